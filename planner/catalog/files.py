@@ -1,0 +1,190 @@
+"""Reading catalog files with line numbers, and writing them atomically.
+
+Errors must point at a file and a line, so YAML is read through a loader that remembers where
+each mapping and key started; JSONL is read line by line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_LINE = "__line__"
+_FIELD_LINES = "__field_lines__"
+
+
+class CatalogFileError(Exception):
+    """A file that cannot be read at all (syntax, encoding, wrong top-level shape)."""
+
+    def __init__(self, path: Path, line: int | None, message: str):
+        super().__init__(f"{path}{f':{line}' if line else ''}: {message}")
+        self.path, self.line, self.message = path, line, message
+
+
+@dataclass
+class Row:
+    """One list item of a catalog file, with where it was written."""
+
+    data: dict[str, Any]
+    index: int
+    line: int | None = None
+    raw: Any = None  # the YAML mapping with its line markers, for nested error locations
+
+    def line_of(self, loc: tuple[Any, ...]) -> int | None:
+        """The line of the deepest key of a pydantic error location that the file shows."""
+        line, node = self.line, self.raw
+        for part in loc:
+            if isinstance(node, dict) and part in node:
+                line = node.get(_FIELD_LINES, {}).get(str(part), line)
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+                if isinstance(node, dict):
+                    line = node.get(_LINE, line)
+            else:
+                break
+        return line
+
+
+_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """A SafeLoader whose mappings remember their own line and the line of each key."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    loader.flatten_mapping(node)
+    mapping: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        lines[str(key)] = key_node.start_mark.line + 1
+    mapping[_LINE] = node.start_mark.line + 1
+    mapping[_FIELD_LINES] = lines
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _strip_lines(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_lines(v) for k, v in value.items() if k not in (_LINE, _FIELD_LINES)}
+    if isinstance(value, list):
+        return [_strip_lines(v) for v in value]
+    return value
+
+
+def read_yaml_rows(path: Path, list_key: str) -> tuple[dict[str, Any], list[Row]]:
+    """Read a catalog YAML file: its header fields and the rows under list_key, with lines."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogFileError(path, None, f"not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise CatalogFileError(path, None, f"cannot read: {exc.strerror}") from None
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise CatalogFileError(path, line, f"YAML syntax: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise CatalogFileError(path, None, f"YAML syntax: {exc}") from None
+    if not isinstance(doc, dict):
+        raise CatalogFileError(path, 1, f"expected a mapping with schema_version and {list_key}:")
+    items = doc.get(list_key)
+    if not isinstance(items, list):
+        raise CatalogFileError(
+            path, doc.get(_FIELD_LINES, {}).get(list_key, 1), f"expected a list under {list_key}:"
+        )
+    header = {k: _strip_lines(v) for k, v in doc.items() if k not in (list_key, _LINE, _FIELD_LINES)}
+    rows = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            rows.append(Row(_strip_lines(item), index, item.get(_LINE), item))
+        else:
+            rows.append(Row({"__not_a_mapping__": item}, index, None))
+    return header, rows
+
+
+def read_json_rows(path: Path, list_key: str) -> tuple[dict[str, Any], list[Row]]:
+    """Read a generated JSON catalog file (one row per line, so a row's index gives its line)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CatalogFileError(path, exc.lineno, f"JSON syntax: {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogFileError(path, None, f"cannot read: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get(list_key), list):
+        raise CatalogFileError(path, 1, f"expected an object with schema_version and a list {list_key!r}")
+    header = {k: v for k, v in doc.items() if k != list_key}
+    return header, [Row(item, i) for i, item in enumerate(doc[list_key])]
+
+
+def read_jsonl_rows(path: Path) -> Iterator[Row]:
+    """Rows of a JSONL file; a line that is not a JSON object becomes a row that fails validation."""
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    obj = {"__bad_json__": exc.msg}
+                if not isinstance(obj, dict):
+                    obj = {"__not_a_mapping__": obj}
+                yield Row(obj, lineno - 1, lineno)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogFileError(path, None, f"cannot read: {exc}") from None
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a whole file so a reader sees the old content or the new, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def append_jsonl(path: Path, objects: list[dict[str, Any]]) -> None:
+    """Append records as whole lines in one write, fsynced: a crash leaves whole lines only.
+
+    A partial last line from an earlier crash is repaired by starting on a fresh line.
+    """
+    if not objects:
+        return
+    payload = "".join(json.dumps(o, separators=(",", ":"), sort_keys=False) + "\n" for o in objects)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size:
+            with path.open("rb") as fh:
+                fh.seek(size - 1)
+                if fh.read(1) != b"\n":
+                    payload = "\n" + payload
+        os.write(fd, payload.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,170 @@
+"""Build the API price catalog from the genai-prices package (pydantic/genai-prices), offline.
+
+Prices are taken from the package's bundled data, never retyped. genai-prices is imported only
+here, by ``scripts/refresh_api_prices.py`` and its test; the planner reads the JSON it writes.
+Long-context tiers are not applied: a price row is the normal tier, and the tier's start is kept
+in ``long_context_threshold_tokens`` so a workload with huge prompts can be flagged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from planner.records import SCHEMA_VERSION, ApiPrice, ApiPricesFile
+
+# Aggregators that re-list other providers' prices, per-seat tools, and non-LLM APIs.
+EXCLUDED_PROVIDERS = (
+    "openrouter",
+    "github-copilot",
+    "cursor",
+    "openai-decisions",
+    "typesafe",
+    "voyageai",
+    "elevenlabs",
+)
+EXCLUDED_PREFIXES = ("huggingface_",)
+
+_DATE_SUFFIX = r"(?:-|@)(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})(?:-v\d+(?::\d+)?)?"
+_CHECKED_DATE = re.compile(r"(?:verified|checked|updated|as of)[^.]*?(\d{4}-\d{2}-\d{2})", re.IGNORECASE)
+
+
+def _equals_names(clause: Any) -> list[str]:
+    """Exact names a genai-prices match clause accepts (ClauseEquals, possibly inside ClauseOr)."""
+    if hasattr(clause, "equals"):
+        return [clause.equals]
+    names: list[str] = []
+    for child in getattr(clause, "or_", None) or []:
+        names.extend(_equals_names(child))
+    return names
+
+
+def dated_versions(model: str, names: Iterable[str]) -> list[str]:
+    """Names that are `model` plus a release date: gpt-4o-mini -> gpt-4o-mini-2024-07-18."""
+    pattern = re.compile(re.escape(model.lower()) + _DATE_SUFFIX + "$")
+    return sorted({n for n in names if pattern.match(n.lower())})
+
+
+def _base(value: Any) -> tuple[float | None, int | None]:
+    """(normal-tier price, start of the first higher tier) of a Decimal or TieredPrices value."""
+    if value is None:
+        return None, None
+    if isinstance(value, Decimal | int | float):
+        return float(value), None
+    tiers = getattr(value, "tiers", None) or []
+    return float(value.base), (min(t.start for t in tiers) if tiers else None)
+
+
+def _price_date(model: Any) -> dt.date | None:
+    """The date the data carries: start of the active conditional price, or a verification date."""
+    dates: list[dt.date] = []
+    if isinstance(model.prices, list):
+        for cond in model.prices:
+            start = getattr(getattr(cond, "constraint", None), "start_date", None)
+            if isinstance(start, dt.date):
+                dates.append(start)
+    for found in _CHECKED_DATE.findall(model.price_comments or ""):
+        try:
+            dates.append(dt.date.fromisoformat(found))
+        except ValueError:
+            continue
+    today = dt.date.today()
+    dates = [d for d in dates if d <= today]
+    return max(dates) if dates else None
+
+
+def _batch_discount(model: Any, standard: Any) -> float | None:
+    for variant in model.price_variants or []:
+        if variant.when == {"processing": "batch"}:
+            ratios = []
+            for key in ("input_mtok", "output_mtok"):
+                base, _ = _base(getattr(standard, key, None))
+                batch, _ = _base(getattr(variant.prices, key, None))
+                if base and batch is not None:
+                    ratios.append(batch / base)
+            if ratios and max(ratios) - min(ratios) < 1e-6 and 0 < ratios[0] < 1:
+                return round(1 - ratios[0], 6)
+    return None
+
+
+def _norm(name: str) -> str:
+    """A comparable open-model name: 'meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo' -> 'llama-3.1-70b'."""
+    name = name.lower().rsplit("/", 1)[-1]
+    name = re.sub(r"v(\d)p(\d)", r"\1.\2", name)  # fireworks: llama-v3p1-8b
+    name = re.sub(r"(\d)p(\d)", r"\1.\2", name)  # qwen2p5
+    name = name.replace("meta-llama-", "llama-").replace("meta-", "")
+    for suffix in ("-fp8", "-turbo", "-instruct", "-it", "-versatile", "-instant", "-chat", "-reference"):
+        name = name.replace(suffix, "")
+    return name.replace("_", "-")
+
+
+def match_open_model(names: Iterable[str], catalog_ids: Iterable[str]) -> str | None:
+    """The catalog model a hosted model name denotes, when its normalised name equals one exactly."""
+    wanted = {_norm(i): i for i in catalog_ids}
+    for name in names:
+        hit = wanted.get(_norm(name))
+        if hit:
+            return hit
+    return None
+
+
+def snapshot_api_prices(catalog_model_ids: Iterable[str] = (), today: dt.date | None = None) -> ApiPricesFile:
+    """Every token-priced LLM in the installed genai-prices data, at its normal tier, as ApiPrice rows."""
+    import genai_prices
+    from genai_prices import data
+
+    today = today or dt.date.today()
+    now = dt.datetime.combine(today, dt.time(12), tzinfo=dt.UTC)
+    catalog_model_ids = list(catalog_model_ids)
+    source = f"genai-prices {genai_prices.__version__} (bundled data)"
+    rows: dict[tuple[str, str], ApiPrice] = {}
+    for provider in data.providers:
+        if provider.id in EXCLUDED_PROVIDERS or provider.id.startswith(EXCLUDED_PREFIXES):
+            continue
+        for model in provider.models:
+            standard = model.get_prices(now)
+            input_price, input_tier = _base(getattr(standard, "input_mtok", None))
+            output_price, output_tier = _base(getattr(standard, "output_mtok", None))
+            if input_price is None or output_price is None:
+                continue  # embeddings, images, audio: not priced per input and output token
+            aliases = [n for n in _equals_names(model.match) if n != model.id]
+            dated = dated_versions(model.id, aliases)
+            tiers = [t for t in (input_tier, output_tier) if t]
+            row = ApiPrice(
+                provider=provider.id.replace("_", "-").lower(),
+                model=model.id,
+                name=model.name,
+                pinned_version=dated[0] if len(dated) == 1 else None,
+                aliases=aliases,
+                input_usd_per_mtok=input_price,
+                cached_input_usd_per_mtok=_base(getattr(standard, "cache_read_mtok", None))[0],
+                cache_write_usd_per_mtok=_base(getattr(standard, "cache_write_mtok", None))[0],
+                output_usd_per_mtok=output_price,
+                batch_discount=_batch_discount(model, standard),
+                context_limit_tokens=model.context_window or None,
+                long_context_threshold_tokens=min(tiers) if tiers else None,
+                open_model=match_open_model([model.id, *aliases], catalog_model_ids),
+                deprecated=bool(model.deprecated),
+                price_date=_price_date(model),
+                checked_at=today,
+                source=source,
+            )
+            rows.setdefault(row.key, row)
+    return ApiPricesFile(
+        schema_version=SCHEMA_VERSION,
+        generated_from=source,
+        generated_at=today,
+        prices=sorted(rows.values(), key=lambda r: r.key),
+    )
+
+
+def dump_api_prices(snapshot: ApiPricesFile) -> str:
+    """JSON with one price per line: small diffs on refresh, and an error's row is easy to find."""
+    header = snapshot.model_dump(mode="json", exclude={"prices"})
+    lines = [json.dumps(p.model_dump(mode="json", exclude_defaults=True)) for p in snapshot.prices]
+    head = json.dumps(header)[:-1]
+    return head + ', "prices": [\n' + ",\n".join(lines) + "\n]}\n"

@@ -1,0 +1,55 @@
+"""`planner`: the command-line entry point. Commands parse, call a pure function, and render.
+
+Nothing heavy is imported here: torch, transformers, vLLM, bitsandbytes never; pandas, scipy and
+matplotlib only inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from planner import __version__
+from planner.commands.catalog import catalog
+from planner.commands.common import AppContext, PlannerGroup
+
+
+@click.group(
+    cls=PlannerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.option(
+    "--catalog",
+    "catalog_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A catalog directory layered over the bundled one (repeatable); also $SELFHOST_PLANNER_CATALOG.",
+)
+@click.version_option(__version__, prog_name="planner")
+@click.pass_context
+def main(ctx: click.Context, catalog_dirs: tuple[Path, ...]) -> None:
+    """Self-host an open LLM or buy API tokens? Size the GPU fleet and find the break-even.
+
+    Every number is labelled measured, published or estimated, with its source and date.
+    """
+    ctx.obj = AppContext([str(d) for d in catalog_dirs])
+
+
+main.add_command(catalog)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry: returns the exit code instead of raising (testable as cli_logic(argv))."""
+    try:
+        main.main(
+            args=list(argv) if argv is not None else sys.argv[1:], prog_name="planner", standalone_mode=True
+        )
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

@@ -1,0 +1,1 @@
+"""Performance model: memory fit, roofline step times, calibration. No torch/transformers/vLLM imports."""

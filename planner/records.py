@@ -1,0 +1,393 @@
+"""Persisted record types shared by the planner and gpu_bench.
+
+Every type is strict (unknown fields are rejected), carries its units in field names and,
+for files, a ``schema_version``. Every number says where it came from: catalog rows carry a
+``Source`` (citation, url, checked_at); measurement records carry ``basis`` and ``measured_at``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+SCHEMA_VERSION = 1
+
+CatalogId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=120),
+]
+"""Lowercase, hyphenated, close to the vendor's own name (``llama-3.1-8b-instruct``, ``h100-sxm``)."""
+
+QuantFormat = Literal[
+    "fp32",
+    "bf16",
+    "fp16",
+    "fp8",
+    "bnb-int8",
+    "bnb-nf4",
+    "bnb-fp4",
+    "awq-int4",
+    "gptq-int4",
+    "gptq-int8",
+]
+QUANT_FORMATS: tuple[str, ...] = QuantFormat.__args__  # type: ignore[attr-defined]
+
+KvCacheDtype = Literal["auto", "fp32", "bf16", "fp16", "fp8"]
+PricingModel = Literal["on_demand", "spot", "reserved_1y", "reserved_3y"]
+PRICING_MODELS: tuple[str, ...] = PricingModel.__args__  # type: ignore[attr-defined]
+
+
+class Strict(BaseModel):
+    """Base for every persisted type: unknown fields are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class Source(Strict):
+    """Where a row's numbers come from."""
+
+    citation: str = Field(min_length=3, description="What was read: document, file and version.")
+    url: str | None = Field(default=None, description="Where it can be read.")
+    checked_at: dt.date = Field(description="When the numbers were read from the source.")
+    note: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+
+
+class Architecture(Strict):
+    """The shape of a transformer, as in its Hugging Face ``config.json``."""
+
+    model_type: str = Field(description="config.json model_type: llama, mistral, mixtral, qwen2, ...")
+    num_layers: int = Field(gt=0, description="num_hidden_layers")
+    hidden_size: int = Field(gt=0)
+    intermediate_size: int = Field(gt=0, description="MLP width (per expert for MoE)")
+    num_attention_heads: int = Field(gt=0)
+    num_kv_heads: int = Field(gt=0, description="num_key_value_heads (GQA)")
+    head_dim: int = Field(gt=0)
+    vocab_size: int = Field(gt=0)
+    tie_word_embeddings: bool
+    max_context_tokens: int = Field(gt=0, description="max_position_embeddings")
+    attention_bias: bool = Field(default=False, description="q/k/v projections carry biases (Qwen2)")
+    qk_norm: bool = Field(default=False, description="per-head RMSNorm on q and k (Qwen3)")
+    norms_per_layer: int = Field(default=2, ge=1, description="RMSNorm weight vectors per layer")
+    num_experts: int = Field(default=1, ge=1, description="MoE experts per layer (1 = dense)")
+    experts_per_token: int = Field(default=1, ge=1, description="MoE top-k routing")
+    sliding_window_tokens: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Architecture:
+        if self.num_attention_heads % self.num_kv_heads:
+            raise ValueError(
+                f"num_attention_heads ({self.num_attention_heads}) must be a multiple of "
+                f"num_kv_heads ({self.num_kv_heads})"
+            )
+        if self.experts_per_token > self.num_experts:
+            raise ValueError(
+                f"experts_per_token ({self.experts_per_token}) exceeds num_experts ({self.num_experts})"
+            )
+        return self
+
+
+class ModelSpec(Strict):
+    id: CatalogId
+    name: str
+    hf_repo: str = Field(description="The Hugging Face repository the architecture was read from.")
+    architecture: Architecture
+    license: str
+    published_params_b: float | None = Field(
+        default=None, gt=0, description="Parameter count the publisher states, billions (a check)."
+    )
+    source: Source
+
+
+# ---------------------------------------------------------------------------------------------
+# GPUs and cloud offers
+
+
+class Interconnect(Strict):
+    kind: Literal["nvlink", "pcie", "infinity-fabric", "none"]
+    bandwidth_gb_per_s: float = Field(gt=0, description="Per GPU, both directions together.")
+
+
+class GpuSpec(Strict):
+    id: CatalogId
+    name: str
+    vendor: Literal["nvidia", "amd"]
+    memory_gib: float = Field(gt=0, description="Device memory as the vendor states it.")
+    bandwidth_gb_per_s: float = Field(gt=0, description="Peak memory bandwidth.")
+    bf16_dense_tflops: float = Field(gt=0, description="Dense (no sparsity) BF16 tensor rate.")
+    fp8_dense_tflops: float | None = Field(default=None, gt=0, description="None: no FP8 tensor cores.")
+    int8_dense_tops: float | None = Field(default=None, gt=0)
+    interconnect: Interconnect
+    tdp_w: float = Field(gt=0)
+    purchase_usd: float | None = Field(
+        default=None, gt=0, description="Street price of one GPU, for owned-hardware TCO."
+    )
+    source: Source
+
+
+class OfferPrices(Strict):
+    """$ per hour for the whole instance, by pricing model. None: not offered or not published."""
+
+    on_demand: float | None = Field(default=None, gt=0)
+    spot: float | None = Field(default=None, gt=0)
+    reserved_1y: float | None = Field(default=None, gt=0)
+    reserved_3y: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _some_price(self) -> OfferPrices:
+        if all(getattr(self, p) is None for p in PRICING_MODELS):
+            raise ValueError("an offer needs at least one price (on_demand, spot, reserved_1y, reserved_3y)")
+        return self
+
+
+class CloudOffer(Strict):
+    provider: CatalogId
+    instance: str = Field(min_length=1)
+    region: str = Field(min_length=1)
+    gpu: CatalogId
+    gpu_count: int = Field(gt=0)
+    vcpus: int | None = Field(default=None, gt=0)
+    memory_gib: float | None = Field(default=None, gt=0)
+    usd_per_hour: OfferPrices
+    checked_at: dt.date
+    source_url: str = Field(min_length=8)
+    history: bool = Field(
+        default=False, description="An old price kept for reference; never used for planning."
+    )
+    note: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, bool, dt.date]:
+        return (self.provider, self.instance, self.region, self.history, self.checked_at)
+
+    def usd_per_gpu_hour(self, pricing: str) -> float | None:
+        price = getattr(self.usd_per_hour, pricing)
+        return None if price is None else price / self.gpu_count
+
+
+# ---------------------------------------------------------------------------------------------
+# API prices
+
+
+class ApiPrice(Strict):
+    provider: CatalogId
+    model: str = Field(min_length=1, description="The name the provider uses, e.g. gpt-4o-mini.")
+    name: str | None = None
+    pinned_version: str | None = Field(
+        default=None, description="The dated version the name resolves to, where the data knows it."
+    )
+    aliases: list[str] = Field(default_factory=list, description="Other names that resolve here.")
+    input_usd_per_mtok: float = Field(ge=0)
+    cached_input_usd_per_mtok: float | None = Field(default=None, ge=0)
+    cache_write_usd_per_mtok: float | None = Field(default=None, ge=0)
+    output_usd_per_mtok: float = Field(ge=0)
+    batch_discount: float | None = Field(
+        default=None, ge=0, lt=1, description="Fraction off input and output for batch jobs (0.5 = half)."
+    )
+    context_limit_tokens: int | None = Field(default=None, gt=0)
+    long_context_threshold_tokens: int | None = Field(
+        default=None, gt=0, description="Prompts above this many tokens pay a higher tier (not used here)."
+    )
+    open_model: CatalogId | None = Field(
+        default=None, description="Catalog model id when this is a hosted open model."
+    )
+    deprecated: bool = False
+    price_date: dt.date | None = Field(
+        default=None, description="The date the price data itself carries (start or verification)."
+    )
+    checked_at: dt.date
+    source: str = Field(min_length=3, description="genai-prices <version>, or who gave a negotiated price.")
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.provider, self.model)
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements
+
+Basis = Literal["measured", "published", "imported"]
+Status = Literal["ok", "oom", "error"]
+Device = Literal["cuda", "rocm", "cpu"]
+Mode = Literal["offline", "serving"]
+
+
+class Percentiles(Strict):
+    """A latency distribution; the unit is in the name of the field that holds it."""
+
+    mean: float | None = Field(default=None, ge=0)
+    p50: float | None = Field(default=None, ge=0)
+    p90: float | None = Field(default=None, ge=0)
+    p95: float | None = Field(default=None, ge=0)
+    p99: float | None = Field(default=None, ge=0)
+    stdev: float | None = Field(default=None, ge=0)
+
+
+class EngineInfo(Strict):
+    name: str = Field(
+        min_length=1,
+        description="transformers, vllm, sglang, tgi, llama.cpp, tensorrt-llm, transformers-serve",
+    )
+    version: str | None = None
+    args: dict[str, str | int | float | bool | None] = Field(
+        default_factory=dict, description="Engine or server settings that shape the result."
+    )
+
+
+class Citation(Strict):
+    title: str = Field(min_length=3)
+    url: str | None = None
+    accessed_at: dt.date
+    note: str | None = None
+
+
+class Environment(Strict):
+    """Where a measurement ran (gpu_bench.env captures it)."""
+
+    hostname: str | None = None
+    os: str | None = None
+    python: str | None = None
+    cpu: str | None = None
+    cpu_count: int | None = None
+    memory_gib: float | None = None
+    gpus: list[str] = Field(default_factory=list, description="Device names as the driver reports them.")
+    gpu_memory_gib: list[float] = Field(default_factory=list)
+    driver: str | None = None
+    cuda: str | None = None
+    libraries: dict[str, str] = Field(default_factory=dict, description="package -> version")
+
+
+class MeasurementRecord(Strict):
+    """One configuration's result: measured here, published elsewhere, or imported from a tool."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: str = Field(min_length=4, description="Unique and stable; published records use a readable slug.")
+    basis: Basis
+    status: Status = "ok"
+    error: str | None = Field(default=None, description="What went wrong, for status oom or error.")
+
+    # What was run
+    model: str = Field(min_length=1, description="Catalog model id, or a name/path for other models.")
+    quant: QuantFormat
+    double_quant: bool | None = Field(default=None, description="bitsandbytes 4-bit nested quantization.")
+    kv_cache_dtype: KvCacheDtype = "auto"
+    engine: EngineInfo
+    weights: Literal["real", "dummy", "unknown"] = "unknown"
+    device: Device
+    gpu: CatalogId | None = Field(default=None, description="Catalog GPU id; None on CPU or unknown GPUs.")
+    gpu_count: int = Field(default=1, ge=1)
+    tensor_parallel: int = Field(default=1, ge=1)
+    pipeline_parallel: int = Field(default=1, ge=1)
+    mode: Mode
+    batch_size: int | None = Field(default=None, ge=1, description="Offline: sequences per generate call.")
+    concurrency: int | None = Field(default=None, ge=1, description="Serving: requests in flight.")
+    request_rate_per_s: float | None = Field(default=None, gt=0, description="Serving: arrival rate.")
+    input_tokens: float = Field(gt=0, description="Prompt tokens per request (mean if variable).")
+    output_tokens: float = Field(gt=0, description="Output tokens per request (mean if variable).")
+    num_requests: int | None = Field(default=None, ge=1)
+    dataset: str | None = Field(default=None, description="random, sharegpt, a file, a benchmark name.")
+
+    # What was seen
+    output_tokens_per_s: float | None = Field(default=None, ge=0)
+    input_tokens_per_s: float | None = Field(default=None, ge=0)
+    total_tokens_per_s: float | None = Field(default=None, ge=0)
+    requests_per_s: float | None = Field(default=None, ge=0)
+    decode_tokens_per_s: float | None = Field(default=None, ge=0, description="Offline: decode phase only.")
+    prefill_ms: float | None = Field(default=None, ge=0, description="Offline: one prefill of the batch.")
+    ttft_ms: Percentiles | None = None
+    tpot_ms: Percentiles | None = None
+    itl_ms: Percentiles | None = None
+    e2e_ms: Percentiles | None = None
+    goodput_requests_per_s: float | None = Field(default=None, ge=0)
+    slo: dict[str, float] = Field(default_factory=dict, description="SLOs goodput was counted against.")
+    peak_vram_gib: float | None = Field(default=None, ge=0, description="NVML device peak.")
+    torch_max_reserved_gib: float | None = Field(default=None, ge=0)
+    torch_max_allocated_gib: float | None = Field(default=None, ge=0)
+    weights_memory_gib: float | None = Field(default=None, ge=0)
+    kv_cache_tokens: int | None = Field(default=None, ge=0, description="KV capacity the engine reports.")
+    max_concurrency_engine: float | None = Field(default=None, ge=0)
+    errors: dict[str, int] = Field(default_factory=dict, description="Failed requests by error type.")
+    repeats: int | None = Field(default=None, ge=1)
+    spread_pct: float | None = Field(
+        default=None, ge=0, description="(max - min) / median of the repeats' throughput, in percent."
+    )
+    output_tokens_source: Literal["engine", "usage", "tokenizer", "published"] | None = None
+    client_saturated: bool | None = None
+
+    # Provenance
+    measured_at: dt.datetime
+    env: Environment | None = None
+    citation: Citation | None = None
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> MeasurementRecord:
+        problems = []
+        if self.basis == "published" and self.citation is None:
+            problems.append("basis=published needs a citation")
+        if self.basis == "measured" and self.env is None:
+            problems.append("basis=measured needs env (gpu_bench.env.capture())")
+        if self.status != "ok" and not self.error:
+            problems.append(f"status={self.status} needs an error message")
+        if self.device == "cpu" and self.gpu is not None:
+            problems.append("device=cpu cannot name a gpu")
+        if self.tensor_parallel * self.pipeline_parallel > self.gpu_count:
+            problems.append("tensor_parallel x pipeline_parallel exceeds gpu_count")
+        if self.mode == "offline" and self.batch_size is None:
+            problems.append("mode=offline needs batch_size")
+        if self.mode == "serving" and self.concurrency is None and self.request_rate_per_s is None:
+            problems.append("mode=serving needs concurrency or request_rate_per_s")
+        if self.status == "ok" and self.output_tokens_per_s is None and self.total_tokens_per_s is None:
+            problems.append("status=ok needs output_tokens_per_s or total_tokens_per_s")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def load(self) -> float:
+        """The load level: batch size, concurrency or request rate."""
+        for value in (self.batch_size, self.concurrency, self.request_rate_per_s):
+            if value is not None:
+                return float(value)
+        raise AssertionError("validated records always have a load")
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalog files
+
+
+class ModelsFile(Strict):
+    schema_version: Literal[1]
+    models: list[ModelSpec]
+
+
+class GpusFile(Strict):
+    schema_version: Literal[1]
+    gpus: list[GpuSpec]
+
+
+class CloudOffersFile(Strict):
+    schema_version: Literal[1]
+    offers: list[CloudOffer]
+
+
+class ApiPricesFile(Strict):
+    schema_version: Literal[1]
+    generated_from: str | None = Field(default=None, description="Tool and version that wrote this file.")
+    generated_at: dt.date | None = None
+    prices: list[ApiPrice]
+
+
+CATALOG_FILE_TYPES: dict[str, type[Strict]] = {
+    "models": ModelsFile,
+    "gpus": GpusFile,
+    "cloud_offers": CloudOffersFile,
+    "api_prices": ApiPricesFile,
+    "api_overrides": ApiPricesFile,
+}
+"""Catalog file stem -> the schema of its contents."""

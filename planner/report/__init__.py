@@ -1,0 +1,1 @@
+"""Renderers: console table, JSON, CSV, Markdown (and the HTML report, which imports matplotlib)."""

@@ -1,0 +1,268 @@
+"""Every way a catalog can be wrong gives file, line, field and a fix; none gives a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from planner.catalog import Catalog, CatalogError
+from planner.catalog.loader import CatalogIssue
+from tests.conftest import CATALOGS
+
+GOOD_MODEL = """\
+  - id: tiny-llama
+    name: Tiny
+    hf_repo: local/tiny
+    license: mit
+    architecture:
+      model_type: llama
+      num_layers: 2
+      hidden_size: 64
+      intermediate_size: 128
+      num_attention_heads: 4
+      num_kv_heads: 2
+      head_dim: 16
+      vocab_size: 1000
+      tie_word_embeddings: false
+      max_context_tokens: 2048
+    source:
+      citation: written by the test
+      checked_at: 2026-11-29
+"""
+
+
+def user_dir(tmp_path: Path, files: dict[str, str]) -> Path:
+    d = tmp_path / "user"
+    for name, text in files.items():
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
+        (d / name).write_text(text)
+    return d
+
+
+def issues_for(tmp_path: Path, files: dict[str, str]) -> list[CatalogIssue]:
+    return Catalog([CATALOGS, user_dir(tmp_path, files)]).validate()
+
+
+def only(issues: list[CatalogIssue]) -> CatalogIssue:
+    assert len(issues) == 1, [str(i) for i in issues]
+    return issues[0]
+
+
+def test_bundled_catalog_is_valid() -> None:
+    assert Catalog([CATALOGS]).validate() == []
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    issue = only(issues_for(tmp_path, {"models.yaml": "schema_version: 1\nmodels:\n  - id: [unclosed\n"}))
+    assert issue.path.endswith("models.yaml")
+    assert issue.line in (3, 4)
+    assert "YAML syntax" in issue.message
+
+
+def test_duplicate_yaml_key_is_an_error(tmp_path: Path) -> None:
+    text = "schema_version: 1\nmodels:\n" + GOOD_MODEL.replace(
+        "    license: mit\n", "    license: mit\n    license: x\n"
+    )
+    issue = only(issues_for(tmp_path, {"models.yaml": text}))
+    assert "duplicate key 'license'" in issue.message
+
+
+def test_missing_schema_version_says_what_to_add(tmp_path: Path) -> None:
+    issue = only(issues_for(tmp_path, {"models.yaml": "models:\n" + GOOD_MODEL}))
+    assert "missing 'schema_version: 1'" in issue.message
+
+
+def test_newer_schema_version_is_refused_not_misread(tmp_path: Path) -> None:
+    issue = only(issues_for(tmp_path, {"gpus.yaml": "schema_version: 2\ngpus: []\n"}))
+    assert "schema version 2" in issue.message
+    assert "Upgrade selfhost-planner" in issue.message
+
+
+def test_top_level_must_be_a_mapping_with_the_list(tmp_path: Path) -> None:
+    assert "expected a mapping" in only(issues_for(tmp_path, {"models.yaml": "- just a list\n"})).message
+    assert (
+        "expected a list under models:"
+        in only(issues_for(tmp_path, {"models.yaml": "schema_version: 1\nmodels: 3\n"})).message
+    )
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    issue = only(issues_for(tmp_path, {"models.yaml": "schema_version: 1\nmodel: []\nmodels: []\n"}))
+    assert issue.where == "model"
+
+
+def test_unknown_nested_field_suggests_the_right_name(tmp_path: Path) -> None:
+    text = "schema_version: 1\nmodels:\n" + GOOD_MODEL.replace("num_kv_heads: 2", "num_kv_head: 2")
+    issues = issues_for(tmp_path, {"models.yaml": text})
+    extra = next(i for i in issues if "unknown field" in i.message)
+    assert extra.line == 13  # the line of the misspelled key
+    assert "architecture.num_kv_head" in extra.where
+    assert "did you mean 'num_kv_heads'" in extra.message
+    assert any("missing required field 'num_kv_heads'" in i.message for i in issues)
+
+
+def test_wrong_type_and_bad_value_show_what_was_given(tmp_path: Path) -> None:
+    text = "schema_version: 1\nmodels:\n" + GOOD_MODEL.replace("num_layers: 2", "num_layers: two")
+    issue = only(issues_for(tmp_path, {"models.yaml": text}))
+    assert issue.line == 9
+    assert "'two'" in issue.message
+    text = "schema_version: 1\nmodels:\n" + GOOD_MODEL.replace("hidden_size: 64", "hidden_size: -64")
+    assert "greater than 0" in only(issues_for(tmp_path, {"models.yaml": text})).message
+
+
+def test_inconsistent_heads_are_explained(tmp_path: Path) -> None:
+    text = "schema_version: 1\nmodels:\n" + GOOD_MODEL.replace("num_kv_heads: 2", "num_kv_heads: 3")
+    assert "multiple of num_kv_heads" in only(issues_for(tmp_path, {"models.yaml": text})).message
+
+
+def test_bad_id_explains_the_id_rules(tmp_path: Path) -> None:
+    text = "schema_version: 1\nmodels:\n" + GOOD_MODEL.replace("id: tiny-llama", "id: Tiny Llama")
+    issue = only(issues_for(tmp_path, {"models.yaml": text}))
+    assert "lowercase" in issue.message
+    assert issue.line == 3
+
+
+def test_duplicate_ids_in_one_file(tmp_path: Path) -> None:
+    issue = only(
+        issues_for(tmp_path, {"models.yaml": "schema_version: 1\nmodels:\n" + GOOD_MODEL + GOOD_MODEL})
+    )
+    assert "duplicate models entry (first at line 3)" in issue.message
+
+
+def test_row_that_is_not_a_mapping(tmp_path: Path) -> None:
+    issue = only(issues_for(tmp_path, {"gpus.yaml": "schema_version: 1\ngpus:\n  - h100\n"}))
+    assert "expected a mapping" in issue.message
+
+
+def test_published_size_far_from_architecture_is_flagged(tmp_path: Path) -> None:
+    text = "schema_version: 1\nmodels:\n" + GOOD_MODEL.replace(
+        "license: mit", "license: mit\n    published_params_b: 7"
+    )
+    issue = only(issues_for(tmp_path, {"models.yaml": text}))
+    assert "published_params_b is 7" in issue.message
+
+
+def test_bundled_ids_out_of_order_say_where_to_move(bundled_copy: Path) -> None:
+    path = bundled_copy / "gpus.yaml"
+    text = path.read_text()
+    first, rest = text.split("\n  - id: a100-40gb", 1)
+    block, tail = rest.split("\n  - id: ", 1)
+    path.write_text(first + "\n  - id: " + tail.rstrip("\n") + "\n\n  - id: a100-40gb" + block + "\n")
+    issue = only(Catalog([bundled_copy]).validate())
+    assert "out of order" in issue.message
+    assert "move it before" in issue.message
+
+
+def test_offer_with_unknown_gpu_gets_close_matches(tmp_path: Path) -> None:
+    offers = """\
+schema_version: 1
+offers:
+  - provider: mycloud
+    instance: big
+    region: eu
+    gpu: h100sxm
+    gpu_count: 8
+    usd_per_hour: {on_demand: 20.0}
+    checked_at: 2026-11-01
+    source_url: https://example.com/prices
+"""
+    issue = only(issues_for(tmp_path, {"cloud_offers.yaml": offers}))
+    assert issue.line == 3
+    assert "did you mean 'h100-sxm'" in issue.message
+
+
+def test_offer_needs_a_price(tmp_path: Path) -> None:
+    offers = (
+        "schema_version: 1\noffers:\n  - {provider: x, instance: i, region: r, gpu: l4, gpu_count: 1, "
+        "usd_per_hour: {}, checked_at: 2026-11-01, source_url: https://example.com}\n"
+    )
+    assert "at least one price" in only(issues_for(tmp_path, {"cloud_offers.yaml": offers})).message
+
+
+def test_api_override_with_unknown_open_model(tmp_path: Path) -> None:
+    text = (
+        "schema_version: 1\nprices:\n  - {provider: acme, model: m, input_usd_per_mtok: 1,"
+        " output_usd_per_mtok: 2, open_model: llama-3.1-8b, checked_at: 2026-11-01, source: contract}\n"
+    )
+    issue = only(issues_for(tmp_path, {"api_overrides.yaml": text}))
+    assert "llama-3.1-8b-instruct" in issue.message
+
+
+def _record(**changes: object) -> dict:
+    rec = {
+        "id": "rec-1",
+        "basis": "measured",
+        "model": "llama-3.1-8b-instruct",
+        "quant": "bf16",
+        "engine": {"name": "vllm", "version": "0.11.0"},
+        "device": "cuda",
+        "gpu": "h100-sxm",
+        "mode": "offline",
+        "batch_size": 8,
+        "input_tokens": 512,
+        "output_tokens": 128,
+        "output_tokens_per_s": 1000.0,
+        "measured_at": "2026-11-29T10:00:00Z",
+        "env": {"gpus": ["NVIDIA H100 80GB HBM3"]},
+    }
+    rec.update(changes)
+    return rec
+
+
+def _jsonl(*records: dict | str) -> str:
+    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records)
+
+
+def test_measurement_errors_each_on_their_line(tmp_path: Path) -> None:
+    text = _jsonl(
+        _record(),
+        "{not json",
+        _record(id="rec-2", model="llama-3.1-8b"),
+        _record(id="rec-3", schema_version=9),
+        _record(id="rec-4", basis="published"),
+        _record(id="rec-5", device="cpu"),
+        _record(id="rec-6", status="oom"),
+    )
+    issues = issues_for(tmp_path, {"measurements/mine.jsonl": text})
+    by_line = {i.line: i.message for i in issues}
+    assert "not valid JSON" in by_line[2]
+    assert "llama-3.1-8b-instruct" in by_line[3]
+    assert "schema_version 9" in by_line[4]
+    assert "needs a citation" in by_line[5]
+    assert "device=cpu cannot name a gpu" in by_line[6]
+    assert "needs an error message" in by_line[7]
+    assert len(issues) == 6
+
+
+def test_failed_config_is_a_valid_record(tmp_path: Path) -> None:
+    text = _jsonl(_record(status="oom", error="CUDA out of memory", output_tokens_per_s=None))
+    assert issues_for(tmp_path, {"measurements/mine.jsonl": text}) == []
+
+
+def test_non_utf8_file(tmp_path: Path) -> None:
+    d = user_dir(tmp_path, {})
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "gpus.yaml").write_bytes(b"schema_version: 1\ngpus: []\n# \xff\xfe\n")
+    assert "not UTF-8" in only(Catalog([CATALOGS, d]).validate()).message
+
+
+def test_loading_a_broken_kind_raises_one_error_listing_its_problems(tmp_path: Path) -> None:
+    text = "schema_version: 1\nmodels:\n" + GOOD_MODEL.replace("num_layers: 2", "num_layers: 0")
+    cat = Catalog([CATALOGS, user_dir(tmp_path, {"models.yaml": text})])
+    with pytest.raises(CatalogError) as err:
+        _ = cat.models
+    assert "models.yaml:9" in str(err.value)
+    assert "planner catalog validate" in str(err.value)
+    assert len(cat.gpus) >= 11  # other kinds still load
+
+
+def test_user_row_overrides_bundled_row(tmp_path: Path) -> None:
+    text = (
+        "schema_version: 1\nprices:\n  - {provider: openai, model: gpt-4o-mini, input_usd_per_mtok: 0.1,"
+        " output_usd_per_mtok: 0.4, checked_at: 2026-11-01, source: our contract}\n"
+    )
+    cat = Catalog([CATALOGS, user_dir(tmp_path, {"api_overrides.yaml": text})])
+    price = cat.api_price("gpt-4o-mini")
+    assert (price.input_usd_per_mtok, price.source) == (0.1, "our contract")

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from planner.errors import PlannerError
+from planner.units import format_count, parse_count, parse_int_count, parse_int_list
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("500k", 5e5), ("5M", 5e6), ("1.5B", 1.5e9), ("2e6", 2e6), ("1200", 1200), ("5m", 5e6), ("1,000", 1000)],
+)
+def test_parse_count_reads_suffixes(text: str, value: float) -> None:
+    assert parse_count(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["", "abc", "5X", "-5M", "0", "nan", "1..2"])
+def test_parse_count_rejects_bad_input_with_the_fix(text: str) -> None:
+    with pytest.raises(PlannerError) as err:
+        parse_count(text, "--tokens-per-day")
+    assert "--tokens-per-day" in str(err.value)
+
+
+def test_parse_int_count_rejects_fractions() -> None:
+    assert parse_int_count("8k") == 8000
+    with pytest.raises(PlannerError, match="whole number"):
+        parse_int_count("1.5")
+
+
+def test_parse_int_list() -> None:
+    assert parse_int_list("1,8, 32") == [1, 8, 32]
+    with pytest.raises(PlannerError, match="comma-separated"):
+        parse_int_list(" , ")
+
+
+@given(st.floats(min_value=1, max_value=1e14, allow_nan=False))
+def test_format_count_round_trips_to_three_significant_digits(value: float) -> None:
+    assert parse_count(format_count(value)) == pytest.approx(value, rel=5e-3)

@@ -12,8 +12,10 @@ from planner.records import Environment
 def test_env_captures_this_machine_without_a_gpu() -> None:
     env = capture()
     assert isinstance(env, Environment)
-    assert env.cpu_count and env.cpu_count >= 1
-    assert env.python and env.libraries.get("selfhost-planner")
+    assert env.cpu_count
+    assert env.cpu_count >= 1
+    assert env.python
+    assert env.libraries.get("selfhost-planner")
     assert len(env.gpus) == len(env.gpu_memory_gib)
 
 
@@ -23,4 +25,5 @@ def test_gpu_bench_env_json_and_table() -> None:
     data = json.loads(result.stdout)
     Environment.model_validate(data)
     table = CliRunner().invoke(main, ["env"]).stdout
-    assert "python" in table and "gpus" in table
+    assert "python" in table
+    assert "gpus" in table

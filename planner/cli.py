@@ -15,6 +15,7 @@ import click
 from planner import __version__
 from planner.commands.catalog import catalog
 from planner.commands.common import AppContext, PlannerGroup
+from planner.commands.perf import estimate_cmd, fit_cmd, validate_cmd
 
 
 @click.group(
@@ -38,6 +39,9 @@ def main(ctx: click.Context, catalog_dirs: tuple[Path, ...]) -> None:
 
 
 main.add_command(catalog)
+main.add_command(fit_cmd)
+main.add_command(estimate_cmd)
+main.add_command(validate_cmd)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -358,6 +358,25 @@ class MeasurementRecord(Strict):
 
 
 # ---------------------------------------------------------------------------------------------
+# Checkpoint sizes (ground truth for the weights-memory model)
+
+
+class CheckpointSize(Strict):
+    hf_repo: str = Field(min_length=3)
+    model: CatalogId = Field(description="Catalog model whose architecture the checkpoint has.")
+    quant: QuantFormat
+    total_size_bytes: int = Field(gt=0, description="Bytes of all tensors (safetensors index total_size).")
+    precision_bytes: int = Field(
+        default=0, ge=0, description="How far the size may be off when the source rounds it (0: exact)."
+    )
+    group_size: int | None = Field(default=None, gt=0)
+    double_quant: bool | None = None
+    lm_head_quantized: bool | None = None
+    notes: str | None = None
+    source: Source
+
+
+# ---------------------------------------------------------------------------------------------
 # Catalog files
 
 
@@ -383,11 +402,17 @@ class ApiPricesFile(Strict):
     prices: list[ApiPrice]
 
 
+class CheckpointSizesFile(Strict):
+    schema_version: Literal[1]
+    checkpoints: list[CheckpointSize]
+
+
 CATALOG_FILE_TYPES: dict[str, type[Strict]] = {
     "models": ModelsFile,
     "gpus": GpusFile,
     "cloud_offers": CloudOffersFile,
     "api_prices": ApiPricesFile,
     "api_overrides": ApiPricesFile,
+    "checkpoint_sizes": CheckpointSizesFile,
 }
 """Catalog file stem -> the schema of its contents."""

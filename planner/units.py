@@ -43,6 +43,14 @@ def parse_int_count(text: str | int, what: str = "value") -> int:
     return int(value)
 
 
+def parse_context(text: str | int, what: str = "--context") -> int:
+    """Context lengths count in powers of two: '8k' -> 8192, '128k' -> 131072; plain digits as given."""
+    raw = str(text).strip().lower()
+    if raw.endswith("k") and raw[:-1].isdigit():
+        return int(raw[:-1]) * 1024
+    return parse_int_count(text, what)
+
+
 def parse_int_list(text: str, what: str = "list") -> list[int]:
     """'1,8,32' -> [1, 8, 32]; each entry may use a suffix ('1k')."""
     parts = [p for p in str(text).split(",") if p.strip()]

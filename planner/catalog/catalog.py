@@ -11,7 +11,7 @@ from pathlib import Path
 from planner.catalog.loader import KINDS, CatalogIssue, KindLoad, load_kind
 from planner.errors import PlannerError, UnknownIdError
 from planner.perf.params import param_counts
-from planner.records import ApiPrice, CloudOffer, GpuSpec, MeasurementRecord, ModelSpec
+from planner.records import ApiPrice, CheckpointSize, CloudOffer, GpuSpec, MeasurementRecord, ModelSpec
 
 ENV_VAR = "SELFHOST_PLANNER_CATALOG"
 PARAMS_TOLERANCE = 0.05
@@ -104,6 +104,10 @@ class Catalog:
         return sorted(self._rows("api").rows.values(), key=lambda p: p.key)
 
     @property
+    def checkpoints(self) -> list[CheckpointSize]:
+        return list(self._rows("checkpoints").rows.values())
+
+    @property
     def measurements(self) -> list[MeasurementRecord]:
         return list(self._rows("measurements").rows.values())
 
@@ -180,6 +184,7 @@ class Catalog:
             "offers": [("gpu", "gpus")],
             "api": [("open_model", "models")],
             "measurements": [("gpu", "gpus"), ("model", "models")],
+            "checkpoints": [("model", "models")],
         }.get(kind, [])
         loaded = self.load(kind)
         for field, target in refs:

@@ -19,6 +19,7 @@ from planner.errors import close_matches
 from planner.records import (
     SCHEMA_VERSION,
     ApiPrice,
+    CheckpointSize,
     CloudOffer,
     GpuSpec,
     MeasurementRecord,
@@ -72,6 +73,14 @@ KINDS: dict[str, KindSpec] = {
         ApiPrice,
         lambda r: r.key,
         lambda d: f"{d.get('provider')}/{d.get('model')}",
+    ),
+    "checkpoints": KindSpec(
+        "checkpoints",
+        ("checkpoint_sizes.yaml",),
+        "checkpoints",
+        CheckpointSize,
+        lambda r: (r.hf_repo, r.quant),
+        lambda d: str(d.get("hf_repo")),
     ),
     "measurements": KindSpec(
         "measurements", ("measurements/*.jsonl",), None, MeasurementRecord, lambda r: r.id, _label_id

@@ -11,6 +11,7 @@ SCHEMA_FILES = {
     "gpus.schema.json": CATALOG_FILE_TYPES["gpus"],
     "cloud_offers.schema.json": CATALOG_FILE_TYPES["cloud_offers"],
     "api_prices.schema.json": CATALOG_FILE_TYPES["api_prices"],
+    "checkpoint_sizes.schema.json": CATALOG_FILE_TYPES["checkpoint_sizes"],
     "measurement.schema.json": MeasurementRecord,
 }
 

@@ -1,0 +1,440 @@
+"""`planner fit`, `planner estimate`, `planner validate`: the performance model on the command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from planner.commands.common import AppContext, format_option
+from planner.errors import PlannerError, UnknownIdError
+from planner.report.render import Column, render_mapping, render_rows, to_json
+from planner.units import parse_context, parse_int_count, parse_int_list
+
+DEFAULT_CONCURRENCY = "1,2,4,8,16,32,64,128,256"
+
+
+def _check_quant(quant: str) -> None:
+    from planner.perf.quant import QUANTS
+
+    if quant not in QUANTS:
+        raise UnknownIdError("quantization format", quant, QUANTS)
+
+
+def _check_kv(kv_dtype: str) -> None:
+    from planner.perf.memory import KV_DTYPE_BYTES
+
+    if kv_dtype not in KV_DTYPE_BYTES:
+        raise UnknownIdError("KV cache dtype", kv_dtype, KV_DTYPE_BYTES)
+
+
+def _fit_row(r: Any) -> dict[str, Any]:
+    return {
+        "gpu": r.gpu,
+        "gpus": r.gpus,
+        "tp": r.tp,
+        "pp": r.pp,
+        "fits": r.fits,
+        "gpu_memory_gib": r.gpu_memory_gib,
+        "usable_gib": round(r.usable_gib, 2),
+        "weights_gib": round(r.weights_gib, 2),
+        "activation_gib": round(r.activation_gib, 2),
+        "overhead_gib": round(r.overhead_gib, 2),
+        "kv_pool_gib": round(r.kv_pool_gib, 2),
+        "kv_bytes_per_token": r.kv_bytes_per_token,
+        "kv_tokens": r.kv_tokens,
+        "max_concurrent_seqs": r.max_concurrent_seqs,
+        "reason": r.reason,
+        "notes": list(r.notes),
+    }
+
+
+FIT_COLUMNS = [
+    Column("gpu", "gpu"),
+    Column("gpus", "GPUs"),
+    Column("tp", "TP"),
+    Column("fits", "fits"),
+    Column("weights_gib", "weights GiB/GPU", ".1f"),
+    Column("kv_pool_gib", "KV pool GiB/GPU", ".1f"),
+    Column("kv_tokens", "KV tokens", ","),
+    Column("max_concurrent_seqs", "max seqs", ","),
+    Column("reason", "verdict"),
+]
+
+
+@click.command("fit")
+@click.option("--model", required=True, help="Catalog model id (planner catalog list models).")
+@click.option(
+    "--quant", default="bf16", show_default=True, help="bf16, fp8, awq-int4, gptq-int4, bnb-nf4, ..."
+)
+@click.option("--gpu", required=True, help="Catalog GPU id, or 'all' to rank every GPU.")
+@click.option(
+    "--context", default="8k", show_default=True, help="Tokens per sequence, prompt + output (8k = 8,192)."
+)
+@click.option("--concurrency", default="1", show_default=True, help="Sequences that must fit at once.")
+@click.option(
+    "--tp", type=click.IntRange(1, 64), help="Tensor parallel degree (default: the smallest that fits)."
+)
+@click.option("--kv-dtype", default="bf16", show_default=True, help="KV cache dtype: bf16 or fp8.")
+@click.option("--gpu-memory-utilization", default=0.9, show_default=True, type=click.FloatRange(0.05, 1.0))
+@click.option("--double-quant", is_flag=True, help="bitsandbytes 4-bit with nested quantization.")
+@format_option
+@click.pass_obj
+def fit_cmd(
+    app: AppContext,
+    model: str,
+    quant: str,
+    gpu: str,
+    context: str,
+    concurrency: str,
+    tp: int | None,
+    kv_dtype: str,
+    gpu_memory_utilization: float,
+    double_quant: bool,
+    fmt: str,
+) -> None:
+    """Does a model fit on a GPU? Weights, KV cache and overheads in GiB, and the fewest GPUs that fit.
+
+    Memory follows vLLM: gpu_memory_utilization of the device, minus weights, activation peak and
+    CUDA context / graphs, is the KV cache pool.
+    """
+    from planner.perf.memory import EngineMemory, fit, smallest_fit
+
+    _check_quant(quant)
+    _check_kv(kv_dtype)
+    cat = app.catalog
+    spec = cat.model(model)
+    ctx = parse_context(context)
+    conc = parse_int_count(concurrency, "--concurrency")
+    engine = EngineMemory(gpu_memory_utilization=gpu_memory_utilization)
+    gpus = list(cat.gpus.values()) if gpu == "all" else [cat.gpu(gpu)]
+    results = []
+    for g in gpus:
+        if tp is None:
+            r = smallest_fit(model, spec.architecture, quant, g, ctx, conc, kv_dtype, engine, double_quant)
+        else:
+            r = fit(model, spec.architecture, quant, g, ctx, conc, tp, 1, kv_dtype, engine, double_quant)
+        results.append(r)
+    rows = [_fit_row(r) for r in results]
+    if gpu == "all":
+        rows.sort(key=lambda r: (not r["fits"], r["gpus"], r["gpu_memory_gib"]))
+        click.echo(render_rows(rows, FIT_COLUMNS, fmt))
+        if fmt == "table":
+            click.echo(f"\n{model} {quant}, {ctx:,} tokens x {conc} sequences; fewest GPUs first")
+        return
+    r, row = results[0], rows[0]
+    if fmt == "json":
+        click.echo(
+            to_json({"model": model, "quant": quant, "context_tokens": ctx, "concurrency": conc, **row})
+        )
+        return
+    pairs = [
+        ("verdict", ("FITS: " if r.fits else "DOES NOT FIT: ") + r.reason),
+        ("GPUs", f"{r.gpus} x {r.gpu} (TP {r.tp}, PP {r.pp})"),
+        (
+            "device memory",
+            f"{r.gpu_memory_gib:g} GiB, usable {r.usable_gib:.1f} GiB at {gpu_memory_utilization:g}",
+        ),
+        ("weights per GPU", f"{r.weights_gib:.2f} GiB ({quant})"),
+        ("activation peak", f"{r.activation_gib:.2f} GiB (estimate)"),
+        ("CUDA context, graphs", f"{r.overhead_gib:.2f} GiB (estimate)"),
+        ("KV cache pool per GPU", f"{r.kv_pool_gib:.2f} GiB"),
+        ("KV bytes per token", f"{r.kv_bytes_per_token:,} per GPU ({kv_dtype})"),
+        ("KV tokens available", f"{r.kv_tokens:,}"),
+        ("max concurrent seqs", f"{r.max_concurrent_seqs:,} of {ctx:,} tokens"),
+    ] + [("note", n) for n in r.notes]
+    if tp is not None and not r.fits:
+        best = smallest_fit(
+            model, spec.architecture, quant, gpus[0], ctx, conc, kv_dtype, engine, double_quant
+        )
+        pairs.append(
+            ("smallest that fits", f"{best.gpus} x {best.gpu} (TP {best.tp})" if best.fits else "none")
+        )
+    click.echo(render_mapping(pairs, fmt))
+
+
+ESTIMATE_COLUMNS = [
+    Column("concurrency", "concurrency", "g"),
+    Column("ttft_ms", "TTFT ms", ",.0f"),
+    Column("tpot_ms", "TPOT ms", ",.1f"),
+    Column("output_tokens_per_s", "output tok/s", ",.0f"),
+    Column("low", "low", ",.0f"),
+    Column("high", "high", ",.0f"),
+    Column("basis", "basis"),
+    Column("meets_slo", "meets SLO"),
+]
+
+
+@click.command("estimate")
+@click.option("--model", required=True)
+@click.option("--quant", default="bf16", show_default=True)
+@click.option("--gpu", required=True)
+@click.option("--engine", default="vllm", show_default=True, help="vllm, tensorrt-llm, sglang, ...")
+@click.option("--input-tokens", default="1500", show_default=True)
+@click.option("--output-tokens", default="300", show_default=True)
+@click.option("--concurrency", default=DEFAULT_CONCURRENCY, show_default=True, help="Comma-separated levels.")
+@click.option(
+    "--tp", type=click.IntRange(1, 64), help="Tensor parallel degree (default: the smallest that fits)."
+)
+@click.option("--kv-dtype", default="bf16", show_default=True)
+@click.option(
+    "--slo-ttft-ms", type=click.FloatRange(min=0, min_open=True), help="TTFT SLO for the capacity line."
+)
+@click.option(
+    "--slo-tpot-ms", type=click.FloatRange(min=0, min_open=True), help="TPOT SLO for the capacity line."
+)
+@click.option("--explain", is_flag=True, help="Show the calibration: fitted efficiencies and residuals.")
+@format_option
+@click.pass_obj
+def estimate_cmd(
+    app: AppContext,
+    model: str,
+    quant: str,
+    gpu: str,
+    engine: str,
+    input_tokens: str,
+    output_tokens: str,
+    concurrency: str,
+    tp: int | None,
+    kv_dtype: str,
+    slo_ttft_ms: float | None,
+    slo_tpot_ms: float | None,
+    explain: bool,
+    fmt: str,
+) -> None:
+    """TTFT, TPOT and output tokens/s of one replica at each concurrency, and the most it carries
+    within the SLOs. Each value says whether it was measured, interpolated, calibrated on
+    measurements, or a roofline with default efficiencies, with an error band."""
+    import numpy as np
+
+    from planner.perf.model import PerfModel
+
+    _check_quant(quant)
+    _check_kv(kv_dtype)
+    perf = PerfModel(app.catalog)
+    levels = np.array(parse_int_list(concurrency, "--concurrency"), dtype=float)
+    inp = parse_int_count(input_tokens, "--input-tokens")
+    out = parse_int_count(output_tokens, "--output-tokens")
+    curve = perf.serving_curve(model, quant, gpu, inp, out, levels, engine, tp, kv_dtype)
+    cap = perf.capacity(model, quant, gpu, inp, out, slo_ttft_ms, slo_tpot_ms, engine, curve.tp, kv_dtype)
+    rows = []
+    for i, c in enumerate(curve.concurrency):
+        est = curve.estimate_at(i)
+        meets = bool(
+            (not slo_ttft_ms or curve.ttft_ms[i] <= slo_ttft_ms)
+            and (not slo_tpot_ms or curve.tpot_ms[i] <= slo_tpot_ms)
+        )
+        rows.append(
+            {
+                "concurrency": float(c),
+                "running": float(min(c, curve.memory.max_concurrent_seqs)),
+                "ttft_ms": float(curve.ttft_ms[i]),
+                "tpot_ms": float(curve.tpot_ms[i]),
+                "output_tokens_per_s": est.value,
+                "low": est.low,
+                "high": est.high,
+                "basis": est.basis,
+                "meets_slo": meets if (slo_ttft_ms or slo_tpot_ms) else None,
+            }
+        )
+    summary = {
+        "model": model,
+        "quant": quant,
+        "gpu": gpu,
+        "engine": engine,
+        "tp": curve.tp,
+        "input_tokens": inp,
+        "output_tokens": out,
+        "max_concurrent_seqs": curve.memory.max_concurrent_seqs,
+        "calibration": curve.calibration,
+        "error_band_pct": round(curve.band * 100, 1),
+        "records": list(curve.record_ids),
+        "capacity": {
+            "concurrency": cap.concurrency,
+            "output_tokens_per_s": cap.output_tokens_per_s.as_dict(),
+            "ttft_ms": cap.ttft_ms,
+            "tpot_ms": cap.tpot_ms,
+            "limited_by": cap.limited_by,
+            "slo_ttft_ms": slo_ttft_ms,
+            "slo_tpot_ms": slo_tpot_ms,
+        },
+    }
+    if fmt == "json":
+        click.echo(to_json({**summary, "points": rows}))
+        return
+    click.echo(render_rows(rows, ESTIMATE_COLUMNS, fmt))
+    if fmt in ("csv",):
+        return
+    slo = ", ".join(
+        s
+        for s in (
+            f"TTFT <= {slo_ttft_ms:g} ms" if slo_ttft_ms else "",
+            f"TPOT <= {slo_tpot_ms:g} ms" if slo_tpot_ms else "",
+        )
+        if s
+    )
+    click.echo(
+        f"\n{model} {quant} on {curve.tp} x {gpu} ({engine}), {inp:,} in / {out:,} out; "
+        f"KV cache runs up to {curve.memory.max_concurrent_seqs} sequences"
+    )
+    tok = cap.output_tokens_per_s
+    click.echo(
+        f"capacity{' under ' + slo if slo else ''}: concurrency {cap.concurrency:g}, "
+        f"{tok.value:,.0f} output tok/s per replica ({tok.low:,.0f} to {tok.high:,.0f}), "
+        f"limited by {cap.limited_by}"
+    )
+    click.echo(f"basis: {curve.calibration}; error band +-{curve.band:.0%} (80% of leave-one-out errors)")
+    if explain:
+        _explain(app, perf, gpu, engine, quant)
+
+
+def _explain(app: AppContext, perf: Any, gpu: str, engine: str, quant: str) -> None:
+    import numpy as np
+
+    from planner.perf.calibrate import lookup
+    from planner.perf.predict import PredictionBatch
+
+    eff, _band, label, _ids = perf.calibration_for(gpu, engine, quant)
+    click.echo("\nefficiencies used:")
+    click.echo(
+        f"  achieved bandwidth {eff.bandwidth:.0%} of peak, achieved FLOPs {eff.flops:.0%} of peak, "
+        f"step overhead {eff.step_overhead_ms:.2f} ms, all-reduce cost x{eff.comm:.2f}"
+    )
+    cal = lookup(perf.calibrations(), gpu, engine, quant)
+    if cal is None:
+        click.echo(
+            "  no measurement records for this GPU or engine: documented defaults (planner/perf/calibrate.py)"
+        )
+        return
+    fitted = ", ".join(cal.fitted) or "nothing: too few records"
+    click.echo(f"  fitted ({fitted}) on {len(cal.record_ids)} records: {label}")
+    setups = [s for s in perf.setups() if s.record.id in set(cal.record_ids)]
+    pred = PredictionBatch(setups)(cal.efficiency)
+    loo = dict(zip(cal.record_ids, cal.loo_residuals, strict=False))
+    rows = [
+        {
+            "record": s.record.id,
+            "observed": s.observed,
+            "fitted": float(p),
+            "residual_pct": (float(p) / s.observed - 1) * 100,
+            "loo_pct": (float(np.exp(loo[s.record.id])) - 1) * 100 if s.record.id in loo else None,
+        }
+        for s, p in zip(setups, pred, strict=True)
+    ]
+    cols = [
+        Column("record", "record"),
+        Column("observed", "observed tok/s", ",.0f"),
+        Column("fitted", "fitted tok/s", ",.0f"),
+        Column("residual_pct", "residual %", "+.1f"),
+        Column("loo_pct", "left-out %", "+.1f"),
+    ]
+    click.echo(render_rows(rows, cols, "table"))
+
+
+VALIDATE_COLUMNS = [
+    Column("record", "record"),
+    Column("group", "calibrated on"),
+    Column("observed", "observed tok/s", ",.0f"),
+    Column("predicted", "predicted tok/s", ",.0f"),
+    Column("error_pct", "error %", "+.1f"),
+    Column("in_band", "in band"),
+]
+
+
+@click.command("validate")
+@format_option
+@click.pass_obj
+def validate_cmd(app: AppContext, fmt: str) -> None:
+    """How wrong is the model? Every GPU record predicted with itself left out of the calibration,
+    MAPE per group, and weights memory against real checkpoint sizes."""
+    from planner.perf.memory import weight_bytes
+    from planner.perf.model import PerfModel
+
+    perf = PerfModel(app.catalog, use_cache=False)
+    cals = perf.calibrations()
+    from planner.perf.calibrate import leave_one_out, lookup
+
+    setups = perf.setups()
+    if not setups:
+        raise PlannerError("no GPU measurement records in the catalog to validate against")
+    loo = leave_one_out(setups, cals)
+    rows = []
+    for s, r in zip(setups, loo, strict=True):
+        rec = s.record
+        cal = lookup(cals, rec.gpu or "", rec.engine.name, rec.quant)
+        band = cal.band if cal else 0.5
+        err = r.error
+        rows.append(
+            {
+                "record": r.record_id,
+                "group": r.group,
+                "basis": rec.basis,
+                "observed": r.observed,
+                "predicted": r.predicted,
+                "error_pct": err * 100,
+                "band_pct": band * 100,
+                "in_band": bool(1 / (1 + band) <= r.predicted / r.observed <= 1 + band),
+            }
+        )
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["group"], []).append(row)
+    summary = [
+        {
+            "group": g,
+            "records": len(rs),
+            "mape_pct": sum(abs(r["error_pct"]) for r in rs) / len(rs),
+            "max_error_pct": max(abs(r["error_pct"]) for r in rs),
+            "in_band_pct": 100 * sum(r["in_band"] for r in rs) / len(rs),
+        }
+        for g, rs in sorted(groups.items())
+    ]
+    summary.append(
+        {
+            "group": "all",
+            "records": len(rows),
+            "mape_pct": sum(abs(r["error_pct"]) for r in rows) / len(rows),
+            "max_error_pct": max(abs(r["error_pct"]) for r in rows),
+            "in_band_pct": 100 * sum(r["in_band"] for r in rows) / len(rows),
+        }
+    )
+    weights = []
+    for ck in app.catalog.checkpoints:
+        arch = app.catalog.model(ck.model).architecture
+        dq = ck.double_quant if ck.double_quant is not None else ck.quant in ("bnb-nf4", "bnb-fp4")
+        predicted = weight_bytes(arch, ck.quant, dq).total
+        err = predicted / ck.total_size_bytes - 1
+        weights.append(
+            {
+                "checkpoint": ck.hf_repo,
+                "quant": ck.quant
+                + (" (dq)" if dq and ck.quant.startswith("bnb-") and ck.quant != "bnb-int8" else ""),
+                "real_gb": ck.total_size_bytes / 1e9,
+                "predicted_gb": predicted / 1e9,
+                "error_pct": err * 100,
+                "source_precision_pct": 100 * ck.precision_bytes / ck.total_size_bytes,
+            }
+        )
+    if fmt == "json":
+        click.echo(to_json({"throughput": rows, "groups": summary, "weights_memory": weights}))
+        return
+    click.echo(render_rows(rows, VALIDATE_COLUMNS, fmt))
+    click.echo("")
+    group_cols = [
+        Column("group", "group"),
+        Column("records", "records"),
+        Column("mape_pct", "MAPE %", ".1f"),
+        Column("max_error_pct", "max error %", ".1f"),
+        Column("in_band_pct", "inside band %", ".0f"),
+    ]
+    click.echo(render_rows(summary, group_cols, fmt))
+    click.echo("")
+    weight_cols = [
+        Column("checkpoint", "checkpoint"),
+        Column("quant", "format"),
+        Column("real_gb", "real GB", ".3f"),
+        Column("predicted_gb", "predicted GB", ".3f"),
+        Column("error_pct", "error %", "+.2f"),
+        Column("source_precision_pct", "source +- %", ".2f"),
+    ]
+    click.echo(render_rows(weights, weight_cols, fmt))

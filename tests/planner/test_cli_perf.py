@@ -1,0 +1,143 @@
+"""`planner fit`, `estimate`, `validate` end to end, and the measured > interpolated > calibrated order."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from planner.catalog import Catalog
+from planner.perf.model import PerfModel
+from planner.records import EngineInfo, Environment, MeasurementRecord
+from tests.conftest import CATALOGS
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def test_fit_issue_example(invoke) -> None:
+    r = invoke("fit", "--model", "llama-3.1-70b-instruct", "--quant", "awq-int4", "--gpu", "l40s",
+               "--context", "8k", "--concurrency", "32", "--format", "json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["fits"]
+    assert data["gpus"] == 4
+    assert data["context_tokens"] == 8192
+    assert data["max_concurrent_seqs"] >= 32
+    assert data["kv_tokens"] > 32 * 8192
+    args = ("--model", "llama-3.1-70b-instruct", "--quant", "awq-int4", "--gpu", "l40s")
+    table = invoke("fit", *args, "--tp", "1", "--concurrency", "32").stdout
+    assert "DOES NOT FIT" in table
+    assert "smallest that fits" in table
+
+
+def test_fit_all_gpus_ranks_fewest_gpus_first(invoke) -> None:
+    rows = json.loads(
+        invoke("fit", "--model", "llama-3.1-70b-instruct", "--gpu", "all", "--format", "json").stdout
+    )
+    assert len(rows) == len(Catalog([CATALOGS]).gpus)
+    fitting = [r for r in rows if r["fits"]]
+    assert [r["gpus"] for r in fitting] == sorted(r["gpus"] for r in fitting)
+    assert rows[0]["gpu"] in ("h200", "b200", "mi300x")  # 70B bf16 needs >80 GB
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("fit", "--model", "llama-70b", "--gpu", "l4"), "did you mean"),
+        (("fit", "--model", "phi-4", "--gpu", "h1000"), "unknown GPU 'h1000'"),
+        (("fit", "--model", "phi-4", "--gpu", "l4", "--quant", "int3"), "unknown quantization format 'int3'"),
+        (("fit", "--model", "phi-4", "--gpu", "l4", "--context", "lots"), "--context"),
+        (("estimate", "--model", "phi-4", "--gpu", "l4", "--concurrency", "1,x"), "--concurrency"),
+        (("estimate", "--model", "phi-4", "--gpu", "l4", "--kv-dtype", "int2"), "unknown KV cache dtype"),
+        (("estimate", "--model", "llama-3.1-405b-instruct", "--gpu", "l4", "--tp", "1"), "does not fit"),
+    ],
+)
+def test_perf_commands_reject_bad_input(invoke, args: tuple[str, ...], expected: str) -> None:
+    r = invoke(*args)
+    assert r.exit_code == 2
+    assert expected in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_estimate_table_json_and_capacity(invoke) -> None:
+    args = ("estimate", "--model", "llama-3.1-8b-instruct", "--gpu", "h100-sxm", "--slo-tpot-ms", "20")
+    out = invoke(*args).stdout
+    assert "TTFT ms" in out
+    assert "capacity under TPOT <= 20 ms" in out
+    assert "limited by tpot" in out
+    data = json.loads(invoke(*args, "--format", "json").stdout)
+    cap = data["capacity"]
+    assert cap["tpot_ms"] <= 20
+    assert cap["output_tokens_per_s"]["basis"] == "calibrated"
+    assert (
+        cap["output_tokens_per_s"]["low"]
+        < cap["output_tokens_per_s"]["value"]
+        < cap["output_tokens_per_s"]["high"]
+    )
+    assert data["records"], "a calibrated estimate names the records it rests on"
+    explained = invoke(*args, "--explain").stdout
+    assert "achieved bandwidth" in explained
+    assert "left-out %" in explained
+
+
+def test_estimate_without_any_record_is_a_labelled_roofline(invoke, tmp_path: Path) -> None:
+    empty = tmp_path / "nothing"
+    (empty / "measurements").mkdir(parents=True)
+    cat = Catalog([CATALOGS])
+    model = PerfModel(cat, use_cache=False)
+    model._setups = []  # as if the catalog held no GPU records
+    curve = model.serving_curve("phi-4", "bf16", "l4", 500, 100, np.array([1.0, 4.0]), tp=2)
+    assert set(curve.basis) == {"roofline"}
+    assert curve.band == 0.5
+    assert curve.calibration == "roofline defaults"
+
+
+def _serving_record(rid: str, concurrency: int, tok_s: float) -> dict:
+    return MeasurementRecord(
+        id=rid,
+        basis="measured",
+        model="llama-3.1-8b-instruct",
+        quant="bf16",
+        engine=EngineInfo(name="vllm", version="0.11.0"),
+        weights="real",
+        device="cuda",
+        gpu="h100-sxm",
+        mode="serving",
+        concurrency=concurrency,
+        input_tokens=1500,
+        output_tokens=300,
+        output_tokens_per_s=tok_s,
+        measured_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+        env=Environment(gpus=["NVIDIA H100 80GB HBM3"]),
+    ).model_dump(mode="json")
+
+
+def test_measured_points_win_and_are_interpolated_between(tmp_path: Path) -> None:
+    user = tmp_path / "user"
+    (user / "measurements").mkdir(parents=True)
+    recs = [_serving_record("mine-c4", 4, 480.0), _serving_record("mine-c16", 16, 1500.0)]
+    (user / "measurements" / "mine.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    model = PerfModel(Catalog([CATALOGS, user]), use_cache=False)
+    curve = model.serving_curve(
+        "llama-3.1-8b-instruct", "bf16", "h100-sxm", 1500, 300, np.array([4.0, 8.0, 16.0, 64.0])
+    )
+    assert list(curve.basis) == ["measured", "interpolated", "measured", "calibrated"]
+    assert curve.output_tokens_per_s[0] == 480.0
+    assert curve.output_tokens_per_s[2] == 1500.0
+    assert curve.output_tokens_per_s[1] == pytest.approx(np.sqrt(480.0 * 1500.0))  # log-log midpoint
+    assert curve.record_ids[:2] == ("mine-c4", "mine-c16")
+
+
+def test_validate_reports_loo_errors_and_weights(invoke) -> None:
+    data = json.loads(invoke("validate", "--format", "json").stdout)
+    overall = next(g for g in data["groups"] if g["group"] == "all")
+    assert overall["records"] >= 60
+    assert overall["mape_pct"] <= 15.0  # the accuracy target of the performance model
+    assert overall["in_band_pct"] >= 80.0
+    assert all(abs(w["error_pct"]) <= 3.0 + w["source_precision_pct"] for w in data["weights_memory"])

@@ -191,8 +191,12 @@ class ApiPrice(Strict):
     )
     context_limit_tokens: int | None = Field(default=None, gt=0)
     long_context_threshold_tokens: int | None = Field(
-        default=None, gt=0, description="Prompts above this many tokens pay a higher tier (not used here)."
+        default=None,
+        gt=0,
+        description="Requests whose prompt exceeds this many tokens pay the long-context tier.",
     )
+    long_context_input_usd_per_mtok: float | None = Field(default=None, ge=0)
+    long_context_output_usd_per_mtok: float | None = Field(default=None, ge=0)
     open_model: CatalogId | None = Field(
         default=None, description="Catalog model id when this is a hosted open model."
     )

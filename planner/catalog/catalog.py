@@ -65,6 +65,7 @@ class Catalog:
     def __init__(self, directories: Sequence[Path]):
         self.directories = [Path(d) for d in directories]
         self._loaded: dict[str, KindLoad] = {}
+        self._checked: dict[str, KindLoad] = {}
 
     @classmethod
     def default(cls, user_dirs: Iterable[str | Path] = ()) -> Catalog:
@@ -78,11 +79,14 @@ class Catalog:
         return self._loaded[kind]
 
     def _rows(self, kind: str) -> KindLoad:
-        loaded = self.load(kind)
-        issues = loaded.issues + self._cross_issues(kind)
-        if issues:
-            raise CatalogError(issues)
-        return loaded
+        """A kind's rows once they passed every check (cross references included), else CatalogError."""
+        if kind not in self._checked:
+            loaded = self.load(kind)
+            issues = loaded.issues + self._cross_issues(kind)
+            if issues:
+                raise CatalogError(issues)
+            self._checked[kind] = loaded
+        return self._checked[kind]
 
     @property
     def models(self) -> dict[str, ModelSpec]:

@@ -2,8 +2,8 @@
 
 Prices are taken from the package's bundled data, never retyped. genai-prices is imported only
 here, by ``scripts/refresh_api_prices.py`` and its test; the planner reads the JSON it writes.
-Long-context tiers are not applied: a price row is the normal tier, and the tier's start is kept
-in ``long_context_threshold_tokens`` so a workload with huge prompts can be flagged.
+A row's prices are the normal tier; where the data has a long-context tier, its start and prices
+are kept apart (``long_context_*``), and only a workload whose prompts exceed the threshold pays them.
 """
 
 from __future__ import annotations
@@ -57,6 +57,16 @@ def _base(value: Any) -> tuple[float | None, int | None]:
         return float(value), None
     tiers = getattr(value, "tiers", None) or []
     return float(value.base), (min(t.start for t in tiers) if tiers else None)
+
+
+def _tier_price(value: Any, threshold: int | None) -> float | None:
+    """The price of the tier that starts at `threshold` (the first higher tier), if the value has it."""
+    if threshold is None or isinstance(value, Decimal | int | float) or value is None:
+        return float(value) if isinstance(value, Decimal | int | float) and threshold is not None else None
+    for tier in getattr(value, "tiers", None) or []:
+        if tier.start == threshold:
+            return float(tier.price)
+    return float(value.base)
 
 
 def _price_date(model: Any) -> dt.date | None:
@@ -134,6 +144,7 @@ def snapshot_api_prices(catalog_model_ids: Iterable[str] = (), today: dt.date | 
             aliases = [n for n in _equals_names(model.match) if n != model.id]
             dated = dated_versions(model.id, aliases)
             tiers = [t for t in (input_tier, output_tier) if t]
+            threshold = min(tiers) if tiers else None
             row = ApiPrice(
                 provider=provider.id.replace("_", "-").lower(),
                 model=model.id,
@@ -146,7 +157,11 @@ def snapshot_api_prices(catalog_model_ids: Iterable[str] = (), today: dt.date | 
                 output_usd_per_mtok=output_price,
                 batch_discount=_batch_discount(model, standard),
                 context_limit_tokens=model.context_window or None,
-                long_context_threshold_tokens=min(tiers) if tiers else None,
+                long_context_threshold_tokens=threshold,
+                long_context_input_usd_per_mtok=_tier_price(getattr(standard, "input_mtok", None), threshold),
+                long_context_output_usd_per_mtok=_tier_price(
+                    getattr(standard, "output_mtok", None), threshold
+                ),
                 open_model=match_open_model([model.id, *aliases], catalog_model_ids),
                 deprecated=bool(model.deprecated),
                 price_date=_price_date(model),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -89,7 +90,7 @@ class Calibration:
     def label(self) -> str:
         return group_label(self.key)
 
-    @property
+    @cached_property
     def band(self) -> float:
         """Relative half-width of the error band (0.12 = the truth lies within +-12% for 80% of records)."""
         res = self.loo_residuals or self.residuals

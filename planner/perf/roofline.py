@@ -180,13 +180,15 @@ def serving(
     output_tokens: float,
     max_running: float,
     max_batched_tokens: int = 8192,
+    prefill_fraction: float = 1.0,
 ) -> ServingPoint:
     """Steady state of a continuous-batching server with `concurrency` clients sending back to back.
 
     Each step decodes one token for every running sequence and prefills new prompts at the rate
     sequences finish (running / output_tokens per step). A prompt's prefill shares its steps with
     the running decodes, in chunks of at most `max_batched_tokens`. Clients beyond what the KV
-    cache can run wait in the queue (Little's law).
+    cache can run wait in the queue (Little's law). With prefix caching, only `prefill_fraction`
+    of each prompt is computed; the whole prompt still occupies the KV cache and is attended to.
     """
     c = np.asarray(concurrency, dtype=float)
     running = np.minimum(c, np.maximum(max_running, 1.0))

@@ -13,13 +13,26 @@ from pathlib import Path
 import click
 
 from planner import __version__
-from planner.commands.catalog import catalog
-from planner.commands.common import AppContext, PlannerGroup
-from planner.commands.perf import estimate_cmd, fit_cmd, validate_cmd
+from planner.commands.common import AppContext, LazyGroup
+
+COMMANDS = {
+    "breakeven": ("planner.commands.economics", "breakeven_cmd"),
+    "capacity": ("planner.commands.economics", "capacity_cmd"),
+    "cost": ("planner.commands.economics", "cost_cmd"),
+    "tco": ("planner.commands.economics", "tco_cmd"),
+    "fit": ("planner.commands.perf", "fit_cmd"),
+    "estimate": ("planner.commands.perf", "estimate_cmd"),
+    "validate": ("planner.commands.perf", "validate_cmd"),
+    "catalog": ("planner.commands.catalog", "catalog"),
+}
+"""Each command's module is imported only when that command runs: `planner breakeven` never
+pays for the catalog commands' imports."""
 
 
 @click.group(
-    cls=PlannerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.option(
     "--catalog",
@@ -36,12 +49,6 @@ def main(ctx: click.Context, catalog_dirs: tuple[Path, ...]) -> None:
     Every number is labelled measured, published or estimated, with its source and date.
     """
     ctx.obj = AppContext([str(d) for d in catalog_dirs])
-
-
-main.add_command(catalog)
-main.add_command(fit_cmd)
-main.add_command(estimate_cmd)
-main.add_command(validate_cmd)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -17,11 +17,15 @@ def close_matches(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
     choices = list(choices)
     word_l = word.lower()
     found = difflib.get_close_matches(word_l, choices, n=n, cutoff=0.6)
-    # Also offer ids that contain what was typed ("70b" -> every 70B model).
+    # Also offer ids that contain what was typed ("70b" -> every 70B model), or all of its parts
+    # ("llama-8b" -> "llama-3.1-8b-instruct").
+    parts = [p for p in word_l.replace("_", "-").replace("/", "-").split("-") if p]
     for choice in choices:
         if len(found) >= n:
             break
-        if len(word_l) >= 3 and word_l in choice and choice not in found:
+        if choice in found or len(word_l) < 3:
+            continue
+        if word_l in choice or (len(parts) > 1 and all(p in choice for p in parts)):
             found.append(choice)
     return found
 

@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-SCHEMA_VERSION = 1
+from planner.record_methods import ApiPriceMethods, MeasurementMethods, OfferMethods
+from planner.vocab import KV_CACHE_DTYPES, PRICING_MODELS, QUANT_FORMATS, SCHEMA_VERSION
 
 CatalogId = Annotated[
     str,
@@ -20,29 +21,17 @@ CatalogId = Annotated[
 ]
 """Lowercase, hyphenated, close to the vendor's own name (``llama-3.1-8b-instruct``, ``h100-sxm``)."""
 
-QuantFormat = Literal[
-    "fp32",
-    "bf16",
-    "fp16",
-    "fp8",
-    "bnb-int8",
-    "bnb-nf4",
-    "bnb-fp4",
-    "awq-int4",
-    "gptq-int4",
-    "gptq-int8",
-]
-QUANT_FORMATS: tuple[str, ...] = QuantFormat.__args__  # type: ignore[attr-defined]
-
-KvCacheDtype = Literal["auto", "fp32", "bf16", "fp16", "fp8"]
-PricingModel = Literal["on_demand", "spot", "reserved_1y", "reserved_3y"]
-PRICING_MODELS: tuple[str, ...] = PricingModel.__args__  # type: ignore[attr-defined]
+QuantFormat = Literal[QUANT_FORMATS]  # type: ignore[valid-type]
+KvCacheDtype = Literal[KV_CACHE_DTYPES]  # type: ignore[valid-type]
+PricingModel = Literal[PRICING_MODELS]  # type: ignore[valid-type]
 
 
 class Strict(BaseModel):
     """Base for every persisted type: unknown fields are errors, values are validated on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    # defer_build: a validator is built the first time a type validates something, not at import,
+    # so a command that reads the catalog from its cache never pays for building ~20 of them.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, defer_build=True)
 
 
 class Source(Strict):
@@ -145,7 +134,7 @@ class OfferPrices(Strict):
         return self
 
 
-class CloudOffer(Strict):
+class CloudOffer(Strict, OfferMethods):
     provider: CatalogId
     instance: str = Field(min_length=1)
     region: str = Field(min_length=1)
@@ -161,20 +150,12 @@ class CloudOffer(Strict):
     )
     note: str | None = None
 
-    @property
-    def key(self) -> tuple[str, str, str, bool, dt.date]:
-        return (self.provider, self.instance, self.region, self.history, self.checked_at)
-
-    def usd_per_gpu_hour(self, pricing: str) -> float | None:
-        price = getattr(self.usd_per_hour, pricing)
-        return None if price is None else price / self.gpu_count
-
 
 # ---------------------------------------------------------------------------------------------
 # API prices
 
 
-class ApiPrice(Strict):
+class ApiPrice(Strict, ApiPriceMethods):
     provider: CatalogId
     model: str = Field(min_length=1, description="The name the provider uses, e.g. gpt-4o-mini.")
     name: str | None = None
@@ -206,10 +187,6 @@ class ApiPrice(Strict):
     )
     checked_at: dt.date
     source: str = Field(min_length=3, description="genai-prices <version>, or who gave a negotiated price.")
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.provider, self.model)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,7 +243,7 @@ class Environment(Strict):
     libraries: dict[str, str] = Field(default_factory=dict, description="package -> version")
 
 
-class MeasurementRecord(Strict):
+class MeasurementRecord(Strict, MeasurementMethods):
     """One configuration's result: measured here, published elsewhere, or imported from a tool."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -351,14 +328,6 @@ class MeasurementRecord(Strict):
         if problems:
             raise ValueError("; ".join(problems))
         return self
-
-    @property
-    def load(self) -> float:
-        """The load level: batch size, concurrency or request rate."""
-        for value in (self.batch_size, self.concurrency, self.request_rate_per_s):
-            if value is not None:
-                return float(value)
-        raise AssertionError("validated records always have a load")
 
 
 # ---------------------------------------------------------------------------------------------

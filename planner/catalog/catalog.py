@@ -7,11 +7,15 @@ import itertools
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from planner.catalog.loader import KINDS, CatalogIssue, KindLoad, load_kind
+from planner.catalog import snapshot
+from planner.catalog.loader import KINDS, CatalogIssue, KindLoad, kind_files, load_kind
 from planner.errors import PlannerError, UnknownIdError
 from planner.perf.params import param_counts
-from planner.records import ApiPrice, CheckpointSize, CloudOffer, GpuSpec, MeasurementRecord, ModelSpec
+
+if TYPE_CHECKING:
+    from planner.records import ApiPrice, CheckpointSize, CloudOffer, GpuSpec, MeasurementRecord, ModelSpec
 
 ENV_VAR = "SELFHOST_PLANNER_CATALOG"
 PARAMS_TOLERANCE = 0.05
@@ -59,13 +63,31 @@ def user_catalog_dirs(explicit: Iterable[str | Path] = ()) -> list[Path]:
     return dirs
 
 
-class Catalog:
-    """Models, GPUs, cloud offers, API prices and measurements from a stack of directories."""
+DEPENDS = {
+    "models": (),
+    "gpus": (),
+    "offers": ("gpus",),
+    "api": ("models",),
+    "checkpoints": ("models",),
+    "measurements": ("models", "gpus"),
+}
+"""Kinds whose rows a kind's cross-reference checks read: a change there invalidates its snapshot."""
 
-    def __init__(self, directories: Sequence[Path]):
+
+class Catalog:
+    """Models, GPUs, cloud offers, API prices and measurements from a stack of directories.
+
+    Rows come from the validated snapshot when the files are unchanged (`snapshots=True`), else
+    from the files, validated in full; `validate()` always reads the files.
+    """
+
+    def __init__(self, directories: Sequence[Path], snapshots: bool = True):
         self.directories = [Path(d) for d in directories]
+        self.snapshots = snapshots
         self._loaded: dict[str, KindLoad] = {}
         self._checked: dict[str, KindLoad] = {}
+        self._api_sorted: list[ApiPrice] | None = None
+        self._api_index: dict[str, list[ApiPrice]] | None = None
 
     @classmethod
     def default(cls, user_dirs: Iterable[str | Path] = ()) -> Catalog:
@@ -80,13 +102,31 @@ class Catalog:
 
     def _rows(self, kind: str) -> KindLoad:
         """A kind's rows once they passed every check (cross references included), else CatalogError."""
-        if kind not in self._checked:
-            loaded = self.load(kind)
-            issues = loaded.issues + self._cross_issues(kind)
-            if issues:
-                raise CatalogError(issues)
-            self._checked[kind] = loaded
-        return self._checked[kind]
+        if kind in self._checked:
+            return self._checked[kind]
+        fingerprint = self.fingerprint((kind, *DEPENDS[kind])) if self.snapshots else ""
+        if self.snapshots:
+            hit = snapshot.load(kind, fingerprint)
+            if hit is not None:
+                result = KindLoad()
+                result.rows, result.origin, result.files = hit
+                self._checked[kind] = result
+                return result
+        loaded = self.load(kind)
+        issues = loaded.issues + self._cross_issues(kind)
+        if issues:
+            raise CatalogError(issues)
+        self._checked[kind] = loaded
+        if self.snapshots:
+            snapshot.save(kind, fingerprint, loaded.rows, loaded.origin, loaded.files, KINDS[kind].row_type)
+        return loaded
+
+    def kind_files(self, kind: str) -> list[Path]:
+        return [p for d in self.directories for p in kind_files(KINDS[kind], d)]
+
+    def fingerprint(self, kinds: Iterable[str]) -> str:
+        """Cheap identity of the files of some kinds (paths, sizes, times): a cache key."""
+        return snapshot.files_fingerprint(p for k in kinds for p in self.kind_files(k))
 
     @property
     def models(self) -> dict[str, ModelSpec]:
@@ -105,7 +145,22 @@ class Catalog:
 
     @property
     def api_prices(self) -> list[ApiPrice]:
-        return sorted(self._rows("api").rows.values(), key=lambda p: p.key)
+        if self._api_sorted is None:
+            self._api_sorted = sorted(self._rows("api").rows.values(), key=lambda p: p.key)
+        return self._api_sorted
+
+    def _api_names(self) -> dict[str, list[ApiPrice]]:
+        """Lower-cased names, aliases and pinned versions -> the prices they name (built once)."""
+        if self._api_index is None:
+            index: dict[str, list[ApiPrice]] = {}
+            for p in self.api_prices:
+                names = {p.model.lower(), *(a.lower() for a in p.aliases)}
+                if p.pinned_version:
+                    names.add(p.pinned_version.lower())
+                for n in names:
+                    index.setdefault(n, []).append(p)
+            self._api_index = index
+        return self._api_index
 
     @property
     def checkpoints(self) -> list[CheckpointSize]:
@@ -198,7 +253,7 @@ class Catalog:
                 if value is None or value in known:
                     continue
                 path, line = loaded.origin[key]
-                err = UnknownIdError(target.rstrip("s"), value, known)
+                err = UnknownIdError(target.rstrip("s"), value, known)  # type: ignore[arg-type]
                 hint = " (add it with planner catalog add-model)" if target == "models" else ""
                 issues.append(
                     CatalogIssue(path, line, f"{KINDS[kind].label(row.model_dump())} {field}", f"{err}{hint}")
@@ -239,10 +294,7 @@ class Catalog:
         return issues
 
     def files(self) -> list[Path]:
-        out: list[Path] = []
-        for kind in KINDS:
-            out.extend(self.load(kind).files)
-        return out
+        return [p for kind in KINDS for p in self.kind_files(kind)]
 
     def digest(self) -> str:
         """A short hash of every catalog file in use, for reports that must say what they rest on."""

@@ -6,15 +6,13 @@ each mapping and key started; JSONL is read line by line.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 _LINE = "__line__"
 _FIELD_LINES = "__field_lines__"
@@ -53,29 +51,37 @@ class Row:
         return line
 
 
-_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+@functools.cache
+def _line_loader() -> type:
+    """A SafeLoader (the C one when present) whose mappings remember their own line and each key's.
 
+    Built on first use, so commands that read the catalog from its snapshot never import yaml.
+    """
+    import yaml
 
-class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """A SafeLoader whose mappings remember their own line and the line of each key."""
+    base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+    class LineLoader(base):  # type: ignore[misc, valid-type]
+        pass
 
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    loader.flatten_mapping(node)
-    mapping: dict[str, Any] = {}
-    lines: dict[str, int] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        lines[str(key)] = key_node.start_mark.line + 1
-    mapping[_LINE] = node.start_mark.line + 1
-    mapping[_FIELD_LINES] = lines
-    return mapping
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[str, Any]:
+        loader.flatten_mapping(node)
+        mapping: dict[str, Any] = {}
+        lines: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in mapping:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            mapping[key] = loader.construct_object(value_node, deep=True)
+            lines[str(key)] = key_node.start_mark.line + 1
+        mapping[_LINE] = node.start_mark.line + 1
+        mapping[_FIELD_LINES] = lines
+        return mapping
 
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return LineLoader
 
 
 def _strip_lines(value: Any) -> Any:
@@ -86,8 +92,17 @@ def _strip_lines(value: Any) -> Any:
     return value
 
 
-def read_yaml_rows(path: Path, list_key: str) -> tuple[dict[str, Any], list[Row]]:
-    """Read a catalog YAML file: its header fields and the rows under list_key, with lines."""
+def read_yaml_mapping(path: Path) -> Row:
+    """A whole YAML file that must be one mapping (a workload file), as a Row with its lines."""
+    doc = _load_yaml(path)
+    if not isinstance(doc, dict):
+        raise CatalogFileError(path, 1, "expected a mapping of fields")
+    return Row(_strip_lines(doc), 0, doc.get(_LINE), doc)
+
+
+def _load_yaml(path: Path) -> Any:
+    import yaml
+
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -95,13 +110,19 @@ def read_yaml_rows(path: Path, list_key: str) -> tuple[dict[str, Any], list[Row]
     except OSError as exc:
         raise CatalogFileError(path, None, f"cannot read: {exc.strerror}") from None
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        doc = yaml.load(text, Loader=_line_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise CatalogFileError(path, line, f"YAML syntax: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise CatalogFileError(path, None, f"YAML syntax: {exc}") from None
+    return doc
+
+
+def read_yaml_rows(path: Path, list_key: str) -> tuple[dict[str, Any], list[Row]]:
+    """Read a catalog YAML file: its header fields and the rows under list_key, with lines."""
+    doc = _load_yaml(path)
     if not isinstance(doc, dict):
         raise CatalogFileError(path, 1, f"expected a mapping with schema_version and {list_key}:")
     items = doc.get(list_key)
@@ -153,6 +174,8 @@ def read_jsonl_rows(path: Path) -> Iterator[Row]:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a whole file so a reader sees the old content or the new, never half of it."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

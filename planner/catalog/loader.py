@@ -12,19 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from planner.catalog.files import CatalogFileError, Row, read_json_rows, read_jsonl_rows, read_yaml_rows
 from planner.errors import close_matches
-from planner.records import (
-    SCHEMA_VERSION,
-    ApiPrice,
-    CheckpointSize,
-    CloudOffer,
-    GpuSpec,
-    MeasurementRecord,
-    ModelSpec,
-)
+from planner.vocab import SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -46,9 +36,15 @@ class KindSpec:
     name: str
     files: tuple[str, ...]  # file names or globs inside a catalog directory
     list_key: str | None  # None: JSONL, one row per line
-    row_type: type[BaseModel]
+    row_type_name: str  # in planner.records; imported when a file is validated, not before
     key: Callable[[Any], Hashable]
     label: Callable[[dict[str, Any]], str]
+
+    @property
+    def row_type(self) -> Any:
+        from planner import records
+
+        return getattr(records, self.row_type_name)
 
 
 def _label_id(data: dict[str, Any]) -> str:
@@ -56,13 +52,13 @@ def _label_id(data: dict[str, Any]) -> str:
 
 
 KINDS: dict[str, KindSpec] = {
-    "models": KindSpec("models", ("models.yaml",), "models", ModelSpec, lambda r: r.id, _label_id),
-    "gpus": KindSpec("gpus", ("gpus.yaml",), "gpus", GpuSpec, lambda r: r.id, _label_id),
+    "models": KindSpec("models", ("models.yaml",), "models", "ModelSpec", lambda r: r.id, _label_id),
+    "gpus": KindSpec("gpus", ("gpus.yaml",), "gpus", "GpuSpec", lambda r: r.id, _label_id),
     "offers": KindSpec(
         "offers",
         ("cloud_offers.yaml",),
         "offers",
-        CloudOffer,
+        "CloudOffer",
         lambda r: r.key,
         lambda d: f"{d.get('provider')}/{d.get('instance')}/{d.get('region')}",
     ),
@@ -70,7 +66,7 @@ KINDS: dict[str, KindSpec] = {
         "api",
         ("api_prices.json", "api_overrides.yaml"),
         "prices",
-        ApiPrice,
+        "ApiPrice",
         lambda r: r.key,
         lambda d: f"{d.get('provider')}/{d.get('model')}",
     ),
@@ -78,17 +74,17 @@ KINDS: dict[str, KindSpec] = {
         "checkpoints",
         ("checkpoint_sizes.yaml",),
         "checkpoints",
-        CheckpointSize,
+        "CheckpointSize",
         lambda r: (r.hf_repo, r.quant),
         lambda d: str(d.get("hf_repo")),
     ),
     "measurements": KindSpec(
-        "measurements", ("measurements/*.jsonl",), None, MeasurementRecord, lambda r: r.id, _label_id
+        "measurements", ("measurements/*.jsonl",), None, "MeasurementRecord", lambda r: r.id, _label_id
     ),
 }
 
 
-def _describe_error(err: dict[str, Any], row_type: type[BaseModel]) -> tuple[tuple[Any, ...], str]:
+def describe_error(err: dict[str, Any], row_type: Any) -> tuple[tuple[Any, ...], str]:
     """A pydantic error as (location, message that says what was expected and how to fix it)."""
     loc = tuple(err.get("loc", ()))
     kind = err.get("type", "")
@@ -120,7 +116,7 @@ def _describe_error(err: dict[str, Any], row_type: type[BaseModel]) -> tuple[tup
     return loc, msg
 
 
-def _loc_text(loc: tuple[Any, ...]) -> str:
+def loc_text(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -159,7 +155,7 @@ def _check_header(path: Path, header: dict[str, Any], issues: list[CatalogIssue]
     return True
 
 
-def _kind_files(spec: KindSpec, directory: Path) -> list[Path]:
+def kind_files(spec: KindSpec, directory: Path) -> list[Path]:
     found: list[Path] = []
     for pattern in spec.files:
         found.extend(sorted(directory.glob(pattern)) if "*" in pattern else [directory / pattern])
@@ -183,9 +179,12 @@ def _read_rows(spec: KindSpec, path: Path, issues: list[CatalogIssue]) -> Iterab
 
 def load_kind(spec: KindSpec, directories: Iterable[Path]) -> KindLoad:
     """Validate every row of one kind in every directory; later directories override earlier ones."""
+    from pydantic import ValidationError
+
+    row_type = spec.row_type
     result = KindLoad()
     for directory in directories:
-        for path in _kind_files(spec, directory):
+        for path in kind_files(spec, directory):
             result.files.append(path)
             seen_here: dict[Hashable, int | None] = {}
             for row in _read_rows(spec, path, result.issues):
@@ -214,11 +213,11 @@ def load_kind(spec: KindSpec, directories: Iterable[Path]) -> KindLoad:
                     )
                     continue
                 try:
-                    obj = spec.row_type.model_validate(row.data)
+                    obj = row_type.model_validate(row.data)
                 except ValidationError as exc:
                     for err in exc.errors():
-                        loc, msg = _describe_error(dict(err), spec.row_type)
-                        field = _loc_text(loc)
+                        loc, msg = describe_error(dict(err), row_type)
+                        field = loc_text(loc)
                         result.issues.append(
                             CatalogIssue(str(path), row.line_of(loc), f"{where} {field}".strip(), msg)
                         )

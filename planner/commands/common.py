@@ -25,6 +25,27 @@ class PlannerGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
+class LazyGroup(PlannerGroup):
+    """A group whose subcommands are imported on first use (name -> (module, attribute))."""
+
+    def __init__(
+        self, *args: object, lazy_commands: dict[str, tuple[str, str]] | None = None, **kwargs: object
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy_commands and name not in self.commands:
+            import importlib
+
+            module, attribute = self.lazy_commands[name]
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
 class AppContext:
     def __init__(self, catalog_dirs: Sequence[str]):
         self.catalog_dirs = list(catalog_dirs)

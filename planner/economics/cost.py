@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from planner.economics.workload import Workload
-from planner.records import ApiPrice
 from planner.units import DAYS_PER_MONTH, HOURS_PER_MONTH
+
+if TYPE_CHECKING:
+    from planner.records import ApiPrice
 
 MTOK = 1e6
 

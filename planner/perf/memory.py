@@ -12,13 +12,17 @@ arithmetic on the architecture and the format's storage layout.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from planner.perf.params import param_counts
+from planner.perf.params import arch_from_key, arch_key, param_counts
 from planner.perf.quant import QuantSpec, linear_bytes, quant_spec
-from planner.records import Architecture, GpuSpec
 from planner.units import GIB
+
+if TYPE_CHECKING:
+    from planner.records import Architecture, GpuSpec
 
 KV_DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp8": 1, "fp32": 4}
 TP_DEGREES = (1, 2, 4, 8)
@@ -72,13 +76,24 @@ def _linear_shapes(arch: Architecture, kv_heads: int) -> list[tuple[int, int, in
     ]
 
 
-def weight_bytes(arch: Architecture, quant: str | QuantSpec, double_quant: bool = False) -> WeightBytes:
-    """Bytes of the whole model in a format: what a checkpoint's tensors add up to."""
+def weight_bytes(
+    arch: Architecture, quant: str | QuantSpec, double_quant: bool = False, kv_heads: int | None = None
+) -> WeightBytes:
+    """Bytes of the whole model in a format: what a checkpoint's tensors add up to.
+
+    `kv_heads` counts K/V projection heads differently (tensor parallelism replicates them).
+    """
     spec = quant if isinstance(quant, QuantSpec) else quant_spec(quant)
+    return _weight_bytes(arch_key(arch), spec, double_quant, kv_heads or arch.num_kv_heads)
+
+
+@functools.lru_cache(maxsize=1024)
+def _weight_bytes(key: tuple, spec: QuantSpec, double_quant: bool, kv_heads: int) -> WeightBytes:
+    arch = arch_from_key(key)
     p = param_counts(arch)
     linear = sum(
         count * linear_bytes(spec, out_f, in_f, double_quant)
-        for out_f, in_f, count in _linear_shapes(arch, arch.num_kv_heads)
+        for out_f, in_f, count in _linear_shapes(arch, kv_heads)
     )
     dense = spec.dense_bytes
     return WeightBytes(linear, p.embedding * dense, p.lm_head * dense, (p.small + p.router) * dense)
@@ -99,10 +114,8 @@ def weight_bytes_per_gpu(
 ) -> float:
     """Weights on the most loaded GPU: linear layers and the vocabulary split over TP, layers over PP."""
     spec = quant if isinstance(quant, QuantSpec) else quant_spec(quant)
-    kv_local = kv_heads_per_gpu(arch, tp)
-    per_gpu_kv_total = kv_local * tp  # heads replicated when tp > num_kv_heads
-    scaled = arch.model_copy(update={"num_kv_heads": per_gpu_kv_total})
-    whole = weight_bytes(scaled, spec, double_quant)
+    replicated = kv_heads_per_gpu(arch, tp) * tp  # heads replicated when tp > num_kv_heads
+    whole = weight_bytes(arch, spec, double_quant, kv_heads=replicated)
     layers_on_stage = math.ceil(arch.num_layers / pp) / arch.num_layers
     vocab = max(whole.embedding, whole.lm_head) if pp > 1 else whole.embedding + whole.lm_head
     return (whole.linear * layers_on_stage + vocab) / tp + whole.small * layers_on_stage

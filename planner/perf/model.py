@@ -9,30 +9,28 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from planner.catalog.catalog import Catalog
 from planner.errors import PlannerError
-from planner.perf.calibrate import (
+from planner.perf.calibration import (
     ROOFLINE_BAND,
     Calibration,
     GroupKey,
-    calibrate_groups,
     default_efficiency,
     group_label,
-    leave_one_out,
     lookup,
-    with_loo_bands,
 )
 from planner.perf.memory import EngineMemory, FitResult, fit, smallest_fit
 from planner.perf.predict import Setup, kv_dtype_of, occupied_output
 from planner.perf.roofline import Efficiency, Hardware, serving
-from planner.records import MeasurementRecord
+
+if TYPE_CHECKING:
+    from planner.records import MeasurementRecord
 
 Basis = Literal["measured", "interpolated", "calibrated", "roofline"]
 _MODEL_SOURCES = ("roofline.py", "calibrate.py", "predict.py", "memory.py", "quant.py", "params.py")
@@ -97,8 +95,9 @@ class Capacity:
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "selfhost-planner"
+    from planner.catalog.snapshot import cache_dir
+
+    return cache_dir()
 
 
 class PerfModel:
@@ -127,28 +126,28 @@ class PerfModel:
             self._setups = [s for s in built if s is not None]
         return self._setups
 
-    def _cache_key(self, setups: list[Setup]) -> str:
+    def _cache_key(self) -> str:
+        """The model's code and the catalog files calibration reads: any change recalibrates."""
         h = hashlib.sha256()
         here = Path(__file__).resolve().parent
-        for name in _MODEL_SOURCES:  # a changed model invalidates cached calibrations by itself
+        for name in _MODEL_SOURCES:
             h.update((here / name).read_bytes())
-        for s in setups:
-            h.update(s.record.model_dump_json().encode())
-            h.update(self.catalog.models[s.record.model].model_dump_json().encode())
-            h.update(self.catalog.gpus[s.record.gpu].model_dump_json().encode())  # type: ignore[index]
+        h.update(self.catalog.fingerprint(("measurements", "models", "gpus")).encode())
         return h.hexdigest()[:20]
 
     def calibrations(self) -> dict[GroupKey, Calibration]:
         if self._calibrations is not None:
             return self._calibrations
-        setups = self.setups()
-        path = _cache_dir() / f"calibration-{self._cache_key(setups)}.json"
+        path = _cache_dir() / f"calibration-{self._cache_key()}.json"
         if self.use_cache and path.is_file():
             try:
                 self._calibrations = _load_calibrations(path)
                 return self._calibrations
             except (ValueError, KeyError, TypeError, OSError):
                 pass  # a stale or damaged cache is recomputed
+        from planner.perf.calibrate import calibrate_groups, leave_one_out, with_loo_bands  # fitting: scipy
+
+        setups = self.setups()
         full = calibrate_groups(setups) if setups else {}
         cals = with_loo_bands(full, leave_one_out(setups, full)) if setups else {}
         self._calibrations = cals
@@ -237,9 +236,24 @@ class PerfModel:
             basis = np.where(exact, "measured", np.where(inside, "interpolated", basis))
             used = [m.id for m in measured] + used
         return ServingCurve(
-            model, quant, gpu, engine, mem.tp, input_tokens, output_tokens, conc, ttft, tpot, tok_s,
-            basis, band, label, eff, tuple(used), mem,
-        )  # fmt: skip
+            model,
+            quant,
+            gpu,
+            engine,
+            mem.tp,
+            input_tokens,
+            output_tokens,
+            conc,
+            ttft,
+            tpot,
+            tok_s,
+            basis,
+            band,
+            label,
+            eff,
+            tuple(used),
+            mem,
+        )
 
     def _measured_points(
         self, model: str, quant: str, gpu: str, engine: str, tp: int, inp: float, out: float
@@ -281,9 +295,13 @@ class PerfModel:
         )
         mem = curve.memory
         last, _, reasons = _capacity_index(
-            curve.concurrency[None, :], curve.ttft_ms[None, :], curve.tpot_ms[None, :],
-            np.array([[mem.max_concurrent_seqs]]), slo_ttft_ms, slo_tpot_ms,
-        )  # fmt: skip
+            curve.concurrency[None, :],
+            curve.ttft_ms[None, :],
+            curve.tpot_ms[None, :],
+            np.array([[mem.max_concurrent_seqs]]),
+            slo_ttft_ms,
+            slo_tpot_ms,
+        )
         i = int(last[0])
         return Capacity(
             float(curve.concurrency[i]),
@@ -409,13 +427,21 @@ def batch_capacities(
         v = float(tok[r])
         basis: Basis = "calibrated" if ids else "roofline"
         out[cfg] = ReplicaCapacity(
-            model=cfg[0], quant=cfg[1], gpu=cfg[2], engine=engine, tp=cfg[3],
+            model=cfg[0],
+            quant=cfg[1],
+            gpu=cfg[2],
+            engine=engine,
+            tp=cfg[3],
             output_tokens_per_s=Estimate(v, basis, v / (1 + band), v * (1 + band), ids),
-            concurrency=float(conc[r, last[r]]), ttft_ms=float(pts.ttft_s[r, last[r]] * 1e3),
-            tpot_ms=float(pts.tpot_s[r, last[r]] * 1e3), limited_by=_memory_reason(reasons[r], mem),
+            concurrency=float(conc[r, last[r]]),
+            ttft_ms=float(pts.ttft_s[r, last[r]] * 1e3),
+            tpot_ms=float(pts.tpot_s[r, last[r]] * 1e3),
+            limited_by=_memory_reason(reasons[r], mem),
             meets_slo=bool(any_ok[r]),
-            calibration=label, band=band, max_concurrent_seqs=mem.max_concurrent_seqs,
-        )  # fmt: skip
+            calibration=label,
+            band=band,
+            max_concurrent_seqs=mem.max_concurrent_seqs,
+        )
     return out
 
 

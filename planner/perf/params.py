@@ -6,9 +6,13 @@ embeddings, lm_head, norms, biases and MoE routers usually stay in 16-bit.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
-from planner.records import Architecture
+if TYPE_CHECKING:
+    from planner.records import Architecture
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,41 @@ class ParamCounts:
         return self.active - self.embedding + lm_head
 
 
+_FIELDS = (
+    "num_layers", "hidden_size", "intermediate_size", "num_attention_heads", "num_kv_heads", "head_dim",
+    "vocab_size", "tie_word_embeddings", "attention_bias", "qk_norm", "norms_per_layer", "num_experts",
+    "experts_per_token",
+)  # fmt: skip
+
+
+_KEYS: dict[int, tuple[object, tuple]] = {}
+
+
+def arch_key(arch: Architecture) -> tuple:
+    """What the counts depend on, hashable: the cache key of everything computed from a shape.
+
+    Remembered per architecture object (catalog rows live as long as the process).
+    """
+    hit = _KEYS.get(id(arch))
+    if hit is not None and hit[0] is arch:
+        return hit[1]
+    key = tuple(getattr(arch, f) for f in _FIELDS)
+    _KEYS[id(arch)] = (arch, key)
+    return key
+
+
 def param_counts(arch: Architecture) -> ParamCounts:
+    return _param_counts(arch_key(arch))
+
+
+def arch_from_key(key: tuple) -> SimpleNamespace:
+    """The fields the counts need, back from a key (for functions cached on the key)."""
+    return SimpleNamespace(**dict(zip(_FIELDS, key, strict=True)))
+
+
+@functools.lru_cache(maxsize=512)
+def _param_counts(key: tuple) -> ParamCounts:
+    arch = arch_from_key(key)
     h, hd = arch.hidden_size, arch.head_dim
     q_width = arch.num_attention_heads * hd
     kv_width = arch.num_kv_heads * hd

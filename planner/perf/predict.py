@@ -7,12 +7,15 @@ One function per kind of run, shared by calibration (fit the efficiencies to rec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from planner.perf.memory import EngineMemory, fit
 from planner.perf.roofline import Efficiency, Hardware, offline_saturated, serving, static_batch
-from planner.records import Architecture, GpuSpec, MeasurementRecord
+
+if TYPE_CHECKING:
+    from planner.records import Architecture, GpuSpec, MeasurementRecord
 
 STATIC_BATCH_ENGINES = ("transformers",)
 SLO_SEARCH_CONCURRENCY = np.unique(np.round(np.geomspace(1, 4096, 160))).astype(float)

@@ -19,13 +19,16 @@ All functions take numpy arrays for the load so that a whole concurrency sweep i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from planner.perf.memory import kv_bytes_per_token, weight_bytes_per_gpu
 from planner.perf.params import param_counts
 from planner.perf.quant import QuantSpec, linear_bytes, quant_spec
-from planner.records import Architecture, GpuSpec
+
+if TYPE_CHECKING:
+    from planner.records import Architecture, GpuSpec
 
 SMOOTH_MAX_POWER = 3.0
 """Memory and compute overlap imperfectly near the ridge point; a p-norm (p=3) models that."""

@@ -1,0 +1,205 @@
+"""`planner breakeven`, `capacity`, `cost`, `tco` through click: answers, labels and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from planner.units import DAYS_PER_MONTH
+from tests.conftest import ROOT
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def breakeven(invoke, *args: str) -> dict:
+    result = invoke("breakeven", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_breakeven_5m_verdict_first_with_labels(invoke) -> None:
+    out = invoke("breakeven", "--tokens-per-day", "5M").stdout
+    first = out.splitlines()[0]
+    assert first.startswith("At 5M tokens/day")
+    assert "the API is cheaper at this volume" in out
+    assert "Assumptions:" in out
+    assert "published" in out
+    assert "estimated (calibrated on" in out
+    assert "operations: $3,000/month" in out
+
+
+def test_seed_claim_api_wins_below_5m_tokens_a_day(invoke) -> None:
+    """The seed's claim: below 1-5M tokens/day the API almost always wins once ops are counted."""
+    for volume in ("1M", "5M"):
+        data = breakeven(invoke, "--tokens-per-day", volume)
+        assert data["verdict"]["cheaper"] == "api"
+        for row in data["breakeven"]:
+            assert row["tokens_per_day"] is None or row["tokens_per_day"] > 5e6, row
+
+
+def test_breakeven_numbers_are_consistent(invoke) -> None:
+    data = breakeven(invoke, "--tokens-per-day", "50M", "--model", "llama-3.1-8b-instruct")
+    v = data["workload"]["tokens_per_day"]
+    for opt in data["options"]:
+        assert opt["usd_per_mtok"] == pytest.approx(opt["usd_per_month"] / (v * DAYS_PER_MONTH) * 1e6)
+        if opt["kind"] == "self-hosted":
+            assert opt["usd_per_month"] == pytest.approx(opt["gpu_usd_per_month"] + opt["ops_usd_per_month"])
+            assert opt["price_basis"] == "published"
+            assert opt["price_checked_at"]
+            assert opt["throughput_basis"].startswith(("estimated", "measured"))
+            assert 0 < opt["utilization"] <= 1
+        else:
+            assert opt["price_basis"] == "published"
+    ranked = [o["usd_per_month"] for o in data["options"]]
+    assert ranked == sorted(ranked)
+    for row in data["breakeven"]:
+        if row["tokens_per_day"] is not None:
+            assert row["tokens_per_day_low"] <= row["tokens_per_day"] <= row["tokens_per_day_high"]
+
+
+def test_hosted_open_model_is_compared_with_the_same_model(invoke) -> None:
+    data = breakeven(invoke, "--tokens-per-day", "50M", "--model", "llama-3.1-8b-instruct")
+    hosted = [r for r in data["breakeven"] if r["same_model"]]
+    assert hosted, "the cheapest hosted Llama 3.1 8B API is added to the default comparison"
+    assert all("llama-3.1-8b-instruct" in r["option"] for r in hosted)
+    chosen = breakeven(
+        invoke, "--tokens-per-day", "50M", "--model", "llama-3.1-8b-instruct", "--api", "gpt-4o"
+    )
+    assert [r["api"] for r in chosen["breakeven"]] == ["openai/gpt-4o"]  # --api is taken as given
+
+
+def test_high_volume_self_hosting_pays_against_a_dear_api(invoke) -> None:
+    data = breakeven(invoke, "--tokens-per-day", "2B", "--api", "gpt-4o", "--model", "llama-3.3-70b-instruct")
+    gpt4o = next(r for r in data["breakeven"] if r["api"] == "openai/gpt-4o")
+    assert gpt4o["verdict"] in ("breaks-even", "within-smallest-fleet")
+    assert gpt4o["tokens_per_day"] < 2e9
+    assert data["verdict"]["cheaper"] == "self-hosted"
+
+
+def test_explain_shows_what_moves_the_break_even(invoke) -> None:
+    out = invoke("breakeven", "--tokens-per-day", "50M", "--api", "gpt-4o", "--explain").stdout
+    assert "What moves the break-even most" in out
+    for factor in ("throughput per replica", "GPU price", "ops cost", "target utilization", "output share"):
+        assert factor in out
+
+
+def test_markdown_and_csv(invoke) -> None:
+    md = invoke("breakeven", "--tokens-per-day", "5M", "--format", "markdown").stdout
+    assert md.startswith("## Verdict")
+    assert "| # | option |" in md
+    csv = invoke("breakeven", "--tokens-per-day", "5M", "--format", "csv").stdout
+    assert csv.splitlines()[0].startswith("rank,kind,option,")
+
+
+def test_workload_file(invoke) -> None:
+    data = breakeven(invoke, "--workload", str(ROOT / "examples" / "workload.yaml"))
+    w = data["workload"]
+    assert w["tokens_per_day"] == 50e6
+    assert w["cached_input_share"] == 0.3
+    assert data["policy"]["min_replicas"] == 2
+    overridden = breakeven(
+        invoke, "--workload", str(ROOT / "examples" / "workload.yaml"), "--tokens-per-day", "7M"
+    )
+    assert overridden["workload"]["tokens_per_day"] == 7e6
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--tokens-per-day", "0"), "must be positive"),
+        (("--tokens-per-day", "-5M"), "--tokens-per-day"),
+        (("--tokens-per-day", "lots"), "cannot read 'lots'"),
+        ((), "give --tokens-per-day"),
+        (("--tokens-per-day", "5M", "--requests-per-day", "100"), "not both"),
+        (("--tokens-per-day", "5M", "--model", "llama-8b"), "did you mean"),
+        (("--tokens-per-day", "5M", "--gpu", "h1000"), "unknown GPU"),
+        (("--tokens-per-day", "5M", "--api", "gpt-5o-mini"), "unknown API model"),
+        (("--tokens-per-day", "5M", "--quant", "int3"), "unknown quantization format"),
+        (("--tokens-per-day", "5M", "--pricing", "free"), "unknown pricing model"),
+        (("--tokens-per-day", "5M", "--provider", "nocloud"), "unknown provider"),
+        (("--tokens-per-day", "5M", "--cached-input-share", "1.5"), "between 0 and 1"),
+        (("--tokens-per-day", "5M", "--target-utilization", "0"), "must be positive"),
+        (("--tokens-per-day", "5M", "--peak-to-mean", "0.5"), "at least 1"),
+        (("--tokens-per-day", "5M", "--slo-tpot-ms", "1"), "no self-hosted option meets the SLOs"),
+        (("--tokens-per-day", "5M", "--owned", "h100-sxm"), "expected GPU=USD"),
+        (("--tokens-per-day", "5M", "--pricing", "owned"), "needs --owned"),
+    ],
+)
+def test_breakeven_bad_input_exits_2_with_one_clear_message(
+    invoke, args: tuple[str, ...], expected: str
+) -> None:
+    result = invoke("breakeven", *args)
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_workload_file_with_a_wrong_field(invoke, tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text("schema_version: 1\nvolume:\n  tokens_per_dya: 5M\nslo:\n  ttft_ms: -1\n")
+    result = invoke("breakeven", "--workload", str(path))
+    assert result.exit_code == 2
+    assert f"{path}:3: volume.tokens_per_dya: unknown field" in result.stderr
+    assert "did you mean 'tokens_per_day'" in result.stderr
+    assert f"{path}:5: slo.ttft_ms" in result.stderr
+    missing = invoke("breakeven", "--workload", str(tmp_path / "nope.yaml"))
+    assert missing.exit_code == 2
+    assert "no such file" in missing.stderr
+
+
+def test_owned_hardware_is_priced(invoke) -> None:
+    data = breakeven(invoke, "--tokens-per-day", "100M", "--owned", "h100-sxm=30000", "--pricing", "owned",
+                     "--model", "llama-3.1-8b-instruct")  # fmt: skip
+    owned = [o for o in data["options"] if o["kind"] == "self-hosted"]
+    assert owned
+    assert all(o["provider"] == "owned" for o in owned)
+    assert owned[0]["price_basis"] == "owned (your inputs)"
+
+
+def test_cost_command_issue_example(invoke) -> None:
+    args = ("cost", "--queries-per-day", "10000", "--input-tokens", "1500", "--output-tokens", "300",
+            "--api", "gpt-4o,gpt-4o-mini,claude-3-haiku")  # fmt: skip
+    data = json.loads(invoke(*args, "--format", "json").stdout)
+    by = {r["model"]: r for r in data["apis"]}
+    assert by["gpt-4o-mini"]["usd_per_day"] == pytest.approx(15 * 0.15 + 3 * 0.60)
+    assert by["gpt-4o"]["usd_per_day"] == pytest.approx(15 * 2.5 + 3 * 10.0)
+    assert by["claude-3-haiku"]["usd_per_day"] == pytest.approx(15 * 0.25 + 3 * 1.25)
+    table = invoke(*args).stdout
+    assert "gpt-4o-mini-2024-07-18" in table
+    assert "10,000 requests/day" in table
+
+
+def test_capacity_command(invoke) -> None:
+    r = invoke("capacity", "--tokens-per-day", "200M", "--model", "llama-3.1-8b-instruct", "--format", "json")
+    rows = json.loads(r.stdout)["options"]
+    assert rows
+    assert [x["usd_per_month"] for x in rows] == sorted(x["usd_per_month"] for x in rows)
+    for x in rows:
+        assert x["headroom"] >= -1e-9  # the fleet carries the peak hour
+        assert x["gpus"] >= x["tp"]
+    table = invoke("capacity", "--tokens-per-day", "200M", "--model", "llama-3.1-8b-instruct").stdout
+    assert "headroom" in table
+
+
+def test_tco_with_growth_and_payback(invoke) -> None:
+    r = invoke("tco", "--tokens-per-day", "300M", "--growth-per-month", "0.1", "--horizon-months", "12",
+               "--api", "gpt-4o", "--model", "llama-3.1-8b-instruct", "--format", "json")  # fmt: skip
+    data = json.loads(r.stdout)
+    api = next(s for s in data["series"] if s["kind"] == "api")
+    hosted = next(s for s in data["series"] if s["kind"] == "self-hosted")
+    assert len(api["monthly_usd"]) == 12
+    assert api["monthly_usd"][11] == pytest.approx(api["monthly_usd"][0] * 1.1**11)
+    assert hosted["one_time_usd"] == 17_000
+    assert data["payback_month"] is not None
+    assert 1 <= data["payback_month"] <= 12
+    table = invoke(
+        "tco", "--tokens-per-day", "300M", "--api", "gpt-4o", "--model", "llama-3.1-8b-instruct"
+    ).stdout
+    assert "payback vs openai/gpt-4o: month" in table
+    bad = invoke("tco", "--tokens-per-day", "3M", "--horizon-months", "0")
+    assert bad.exit_code == 2

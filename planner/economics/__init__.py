@@ -1,0 +1,1 @@
+"""Economics: workloads, API and self-hosted costs, capacity, break-even, TCO (pure functions)."""

@@ -211,10 +211,11 @@ def verdict_lines(a: Analysis) -> list[str]:
     be = headline(a)
     if be is not None:
         lines.append(f"  self-hosting vs {be.api_label}: {breakeven_text(be)} ({be.candidate.label})")
-    lines.append(
-        "  Quality is not compared here: a self-hosted 8B model is not the same product as a frontier API. "
-        "Measure it on your own cases (gpu-bench eval)."
-    )
+        if be.api.price.open_model != be.candidate.model:
+            lines.append(
+                f"  Quality is not compared: {be.candidate.model} self-hosted is not the same model as "
+                f"{be.api_label}. Measure both on your own cases before switching."
+            )
     return lines
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import click
 
 from gpu_bench import __version__
 from planner.commands.common import PlannerGroup, format_option
-from planner.report.render import render_mapping
+from planner.report.render import Column, render_mapping, render_rows, to_json
 
 
 @click.group(
@@ -46,6 +48,235 @@ def env_cmd(fmt: str) -> None:
         ("cuda", env.cuda or "-"),
     ] + [(name, version) for name, version in env.libraries.items()]
     click.echo(render_mapping(pairs, fmt, data))
+
+
+RUN_COLUMNS = [
+    Column("batch_size", "batch"),
+    Column("status", "status"),
+    Column("ttft_ms.p50", "prefill ms", ",.1f"),
+    Column("tpot_ms.p50", "TPOT ms", ",.2f"),
+    Column("decode_tokens_per_s", "decode tok/s", ",.1f"),
+    Column("output_tokens_per_s", "output tok/s", ",.1f"),
+    Column("e2e_ms.p50", "E2E ms", ",.0f"),
+    Column("spread_pct", "spread %", ".1f"),
+    Column("peak_vram_gib", "peak VRAM GiB", ".2f"),
+    Column("weights_memory_gib", "weights GiB", ".3f"),
+    Column("kv_cache_tokens", "KV tokens", ","),
+    Column("error", "error", lambda e: e.splitlines()[0][:60]),
+]
+
+
+def _workdir(path: Path | None) -> Path:
+    if path is not None:
+        return path
+    from planner.catalog.snapshot import cache_dir
+
+    return cache_dir() / "gpu-bench"
+
+
+def _default_out() -> Path:
+    return Path("gpu-bench-results.jsonl")
+
+
+@main.command("run")
+@click.option("--model", required=True, help="Catalog model id, or a local checkpoint directory.")
+@click.option(
+    "--quant",
+    default="none",
+    show_default=True,
+    help="none (the dtype), bnb-int8, bnb-nf4, bnb-fp4 (transformers); fp8, awq-int4, gptq-int4 (vllm).",
+)
+@click.option(
+    "--engine", type=click.Choice(["transformers", "vllm"]), default="transformers", show_default=True
+)
+@click.option("--batch-sizes", default="1,8,32", show_default=True, help="Comma-separated batch sizes.")
+@click.option("--input-len", default="512", show_default=True)
+@click.option("--output-len", default="128", show_default=True)
+@click.option(
+    "--weights", default="dummy", show_default=True, help="dummy (random, from the architecture) or PATH."
+)
+@click.option(
+    "--scale",
+    type=click.Choice(["full", "tiny"]),
+    default="full",
+    show_default=True,
+    help="tiny: the architecture scaled down to run on a CPU in seconds (tests).",
+)
+@click.option("--device", default=None, help="cuda or cpu. [default: cuda if a GPU is visible, else cpu]")
+@click.option(
+    "--dtype",
+    type=click.Choice(["bf16", "fp16", "fp32"]),
+    default=None,
+    help="[default: bf16 on GPU, fp32 on CPU]",
+)
+@click.option(
+    "--tp", type=click.IntRange(1), default=1, show_default=True, help="Tensor parallel GPUs (vllm)."
+)
+@click.option("--double-quant", is_flag=True, help="bitsandbytes 4-bit nested quantization.")
+@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--warmup", type=click.IntRange(0), default=1, show_default=True)
+@click.option("--gpu-memory-utilization", type=float, default=0.9, show_default=True, help="vllm")
+@click.option(
+    "--max-num-seqs", type=click.IntRange(1), default=None, help="vllm [default: the largest batch]"
+)
+@click.option("--enforce-eager", is_flag=True, help="vllm: no CUDA graphs (always on CPU).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSONL to append records to. [default: ./gpu-bench-results.jsonl]",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where model directories and worker logs go. [default: ~/.cache/selfhost-planner/gpu-bench]",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=3600.0,
+    show_default=True,
+    help="Seconds one configuration may take before it is recorded as an error.",
+)
+@click.option("--no-resume", is_flag=True, help="Measure again what the output file already holds.")
+@format_option
+def run_cmd(**opts: Any) -> None:
+    """Measure one model at several batch sizes: prefill/TTFT, decode tokens/s, E2E, peak VRAM.
+
+    Warm-up excluded, repeats reported as median and spread, fixed output length (EOS ignored and
+    checked on the output). Each batch size runs in a worker process; an OOM is recorded as a
+    result and the others go on. Example: gpu-bench run --model llama-3.1-8b-instruct --quant
+    bnb-nf4 --batch-sizes 1,8,32 --input-len 512 --output-len 128
+    """
+    from gpu_bench.config import RunConfig
+    from gpu_bench.runner import Runner, expand
+    from gpu_bench.store import RecordStore
+    from gpu_bench.sweep import check
+    from planner.units import parse_int_count, parse_int_list
+
+    device = opts["device"] or ("cuda" if _has_gpu() else "cpu")
+    dtype = opts["dtype"] or ("bf16" if device != "cpu" else "fp32")
+    base = RunConfig(
+        model=opts["model"],
+        quant=opts["quant"],
+        engine=opts["engine"],
+        batch_size=1,
+        input_len=parse_int_count(opts["input_len"], "--input-len"),
+        output_len=parse_int_count(opts["output_len"], "--output-len"),
+        weights=opts["weights"],
+        scale=opts["scale"],
+        device=device,
+        dtype=dtype,
+        tp=opts["tp"],
+        double_quant=opts["double_quant"],
+        repeats=opts["repeats"],
+        warmup=opts["warmup"],
+        gpu_memory_utilization=opts["gpu_memory_utilization"],
+        max_num_seqs=opts["max_num_seqs"],
+        enforce_eager=opts["enforce_eager"] or device == "cpu",
+    )
+    configs = expand(base, parse_int_list(opts["batch_sizes"], "--batch-sizes"))
+    for c in configs:
+        check(c)
+    _check_model(base)
+    store = RecordStore(opts["out"] or _default_out())
+    runner = Runner(store, _workdir(opts["workdir"]), timeout_s=opts["timeout_s"])
+    runner.run(configs, resume=not opts["no_resume"])
+    keys = {c.key() for c in configs}
+    rows = [r for r in store.rows() if r.get("engine", {}).get("args", {}).get("config_key") in keys]
+    rows.sort(key=lambda r: r.get("batch_size", 0))
+    if opts["fmt"] == "json":
+        click.echo(to_json(rows))
+        return
+    click.echo(render_rows(rows, RUN_COLUMNS, opts["fmt"]))
+    if opts["fmt"] == "table":
+        click.echo(
+            f"\nrecords in {store.path} (device={device}; CPU records are never used for GPU planning)"
+        )
+
+
+def _check_model(config: Any) -> None:
+    if config.weights != "dummy":
+        if not Path(config.weights).is_dir():
+            from planner.errors import PlannerError
+
+            raise PlannerError(f"--weights {config.weights}: not a checkpoint directory")
+        return
+    if Path(config.model).is_dir():
+        return
+    from planner.catalog import Catalog
+
+    Catalog.default().model(config.model)
+
+
+def _has_gpu() -> bool:
+    from gpu_bench.env import capture
+
+    return bool(capture().gpus)
+
+
+@main.command("sweep")
+@click.argument("sweep_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSONL to append to. [default: the file's out:, else SWEEP.jsonl beside it]",
+)
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--timeout", "timeout_s", type=float, default=3600.0, show_default=True)
+@click.option("--retry-failed", is_flag=True, help="Run again the configurations recorded as oom or error.")
+@click.option("--dry-run", is_flag=True, help="List the configurations and exit.")
+def sweep_cmd(
+    sweep_file: Path,
+    out: Path | None,
+    workdir: Path | None,
+    timeout_s: float,
+    retry_failed: bool,
+    dry_run: bool,
+) -> None:
+    """Run the matrix in SWEEP_FILE (YAML; see examples/sweep-h200.yaml), resumably.
+
+    Every configuration runs in a worker process: an OOM, a CUDA error or a segfault is recorded
+    (status oom or error, with the message) and the sweep goes on. Re-running skips what is
+    recorded; Ctrl-C keeps every finished record.
+    """
+    from gpu_bench.results import failed_record
+    from gpu_bench.runner import Runner
+    from gpu_bench.store import RecordStore
+    from gpu_bench.sweep import check, expand, read_sweep
+    from planner.errors import PlannerError
+
+    spec = read_sweep(sweep_file)
+    configs = expand(spec)
+    target = out or (Path(spec.out) if spec.out else sweep_file.with_suffix(".jsonl"))
+    if dry_run:
+        for c in configs:
+            click.echo(
+                f"{c.model} {c.record_quant} {c.engine} batch {c.batch_size} {c.input_len}/{c.output_len}"
+            )
+        click.echo(f"{len(configs)} configurations -> {target}")
+        return
+    store = RecordStore(target)
+    runnable = []
+    done = store.done(retry_failed)
+    for c in configs:
+        try:
+            check(c)
+            runnable.append(c)
+        except PlannerError as exc:
+            if c.key() in done:
+                continue
+            from gpu_bench.env import capture
+
+            store.append(failed_record(c, "error", f"invalid configuration: {exc}", capture(), None))
+            click.echo(f"invalid configuration recorded as error: {exc}", err=True)
+    Runner(store, _workdir(workdir), timeout_s=timeout_s).run(runnable, retry_failed=retry_failed)
+    rows = store.rows()
+    ok = sum(1 for r in rows if r.get("status", "ok") == "ok")
+    click.echo(f"{len(rows)} records in {target}: {ok} ok, {len(rows) - ok} oom or error")
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -136,3 +136,32 @@ def capture() -> Environment:
         cuda=cuda,
         libraries=library_versions(),
     )
+
+
+_GPU_NAMES = (
+    # (substring of the driver's device name, catalog id), most specific first
+    ("h200", "h200"),
+    ("h100 pcie", "h100-pcie"),
+    ("h100 nvl", "h100-pcie"),
+    ("h100", "h100-sxm"),
+    ("a100-sxm4-80gb", "a100-80gb"),
+    ("a100 80gb", "a100-80gb"),
+    ("a100-pcie-80gb", "a100-80gb"),
+    ("a100", "a100-40gb"),
+    ("l40s", "l40s"),
+    ("a10g", "a10g"),
+    ("rtx 4090", "rtx-4090"),
+    ("mi300x", "mi300x"),
+    ("b200", "b200"),
+    ("l4", "l4"),
+    ("a10", "a10"),
+)
+
+
+def catalog_gpu_id(device_name: str) -> str | None:
+    """The catalog GPU id of a device name as NVML reports it ('NVIDIA H100 80GB HBM3' -> h100-sxm)."""
+    name = device_name.lower()
+    for needle, gpu_id in _GPU_NAMES:
+        if needle in name:
+            return gpu_id
+    return None

@@ -259,6 +259,10 @@ class MeasurementRecord(Strict, MeasurementMethods):
     kv_cache_dtype: KvCacheDtype = "auto"
     engine: EngineInfo
     weights: Literal["real", "dummy", "unknown"] = "unknown"
+    model_scale: Literal["full", "tiny"] = Field(
+        default="full",
+        description="tiny: the architecture scaled down for CPU tests; never used for planning.",
+    )
     device: Device
     gpu: CatalogId | None = Field(default=None, description="Catalog GPU id; None on CPU or unknown GPUs.")
     gpu_count: int = Field(default=1, ge=1)

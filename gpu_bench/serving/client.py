@@ -1,0 +1,203 @@
+"""An async streaming client for OpenAI-compatible servers (/v1/completions, /v1/chat/completions).
+
+One httpx connection pool for the run. Every content chunk is timestamped on arrival; output
+tokens come from the server's `usage` (requested with stream_options.include_usage), falling back
+to a local tokenizer only when the server gives none, and the result says which. Streams may end
+with `data: [DONE]` (vLLM) or just close after the usage chunk (transformers serve): both end a
+request. Failures are classified (HTTP status, timeout, disconnect, malformed chunk) and returned,
+never raised: a run counts them and goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Api = Literal["completions", "chat"]
+EXTRA_FIELDS = {"ignore_eos": True}
+"""Sent so that output lengths are what was asked (min_tokens too); dropped for servers that refuse them."""
+
+
+@dataclass
+class RequestSpec:
+    prompt: str | list[dict[str, str]]  # text for completions, messages for chat
+    max_tokens: int
+    input_tokens: int | None = None  # as sized by the workload (the server's usage wins when present)
+
+
+@dataclass
+class RequestResult:
+    ok: bool
+    sent_at: float  # perf_counter when the request was sent (queueing in the client included after)
+    first_token_at: float | None = None
+    done_at: float | None = None
+    chunk_times: list[float] = field(default_factory=list)  # arrival of every content chunk
+    output_tokens: int | None = None
+    prompt_tokens: int | None = None
+    tokens_source: Literal["usage", "tokenizer", "chunks"] | None = None
+    text: str = ""
+    error_type: str | None = None  # http_429, http_500, timeout, disconnected, malformed_chunk, ...
+    error: str | None = None
+    warmup: bool = False
+    scheduled_at: float | None = None  # open-loop arrivals: when it was due (client lag = sent - scheduled)
+
+    @property
+    def ttft_s(self) -> float | None:
+        return None if self.first_token_at is None else self.first_token_at - self.sent_at
+
+    @property
+    def e2e_s(self) -> float | None:
+        return None if self.done_at is None else self.done_at - self.sent_at
+
+
+class OpenAIClient:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api: Api = "completions",
+        timeout_s: float = 600.0,
+        first_byte_timeout_s: float | None = None,
+        api_key_env: str | None = None,
+        extra_body: dict[str, Any] | None = None,
+        max_connections: int = 2048,
+        tokenizer: Any = None,
+    ):
+        import httpx
+
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api = api
+        self.extra_body = dict(extra_body or {})
+        self.send_extras = True
+        self.tokenizer = tokenizer
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(api_key_env) if api_key_env else None
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        read = first_byte_timeout_s if first_byte_timeout_s is not None else timeout_s
+        self.total_timeout_s = timeout_s
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self.http = httpx.AsyncClient(
+            headers=headers, timeout=httpx.Timeout(timeout_s, connect=30.0, read=read), limits=limits
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/{'chat/completions' if self.api == 'chat' else 'completions'}"
+
+    def body(self, spec: RequestSpec) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": spec.max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": 0.0,
+        }
+        if self.api == "chat":
+            body["messages"] = (
+                spec.prompt if isinstance(spec.prompt, list) else [{"role": "user", "content": spec.prompt}]
+            )
+        else:
+            body["prompt"] = spec.prompt if isinstance(spec.prompt, str) else spec.prompt[-1]["content"]
+        if self.send_extras:
+            body.update(EXTRA_FIELDS)
+            body["min_tokens"] = spec.max_tokens
+        body.update(self.extra_body)
+        return body
+
+    async def probe_extras(self) -> bool:
+        """Does the server accept ignore_eos/min_tokens? (transformers serve refuses unknown fields.)"""
+        import httpx
+
+        spec = RequestSpec(prompt="Hello", max_tokens=1)
+        try:
+            response = await self.http.post(self.url, json={**self.body(spec), "stream": False})
+        except httpx.HTTPError:
+            return self.send_extras  # unreachable now: the run will say so
+        if response.status_code in (400, 422) and any(
+            k in response.text for k in ("ignore_eos", "min_tokens")
+        ):
+            self.send_extras = False
+        return self.send_extras
+
+    async def send(
+        self, spec: RequestSpec, warmup: bool = False, scheduled_at: float | None = None
+    ) -> RequestResult:
+        import httpx
+
+        result = RequestResult(
+            ok=False, sent_at=time.perf_counter(), warmup=warmup, scheduled_at=scheduled_at
+        )
+        text_parts: list[str] = []
+        try:
+            async with self.http.stream("POST", self.url, json=self.body(spec)) as response:
+                if response.status_code != 200:
+                    detail = (await response.aread()).decode(errors="replace")[:300]
+                    result.error_type, result.error = f"http_{response.status_code}", detail
+                    return result
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        break
+                    try:
+                        chunk = json.loads(payload)
+                    except json.JSONDecodeError:
+                        result.error_type, result.error = "malformed_chunk", payload[:200]
+                        return result
+                    now = time.perf_counter()
+                    content = _content(chunk, self.api)
+                    if content:
+                        if result.first_token_at is None:
+                            result.first_token_at = now
+                        result.chunk_times.append(now)
+                        text_parts.append(content)
+                    usage = chunk.get("usage")
+                    if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
+                        result.output_tokens = int(usage["completion_tokens"])
+                        result.prompt_tokens = usage.get("prompt_tokens")
+                        result.tokens_source = "usage"
+                    if isinstance(chunk.get("error"), dict | str):
+                        result.error_type, result.error = "server_error", str(chunk["error"])[:300]
+                        return result
+        except httpx.TimeoutException as exc:
+            result.error_type, result.error = "timeout", type(exc).__name__
+            return result
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError, httpx.WriteError) as exc:
+            result.error_type = "connect_error" if isinstance(exc, httpx.ConnectError) else "disconnected"
+            result.error = f"{type(exc).__name__}: {exc}"[:300]
+            return result
+        result.done_at = time.perf_counter()
+        result.text = "".join(text_parts)
+        if result.first_token_at is None and result.tokens_source != "usage":
+            result.error_type, result.error = "no_output", "the stream ended without content or usage"
+            return result
+        if result.output_tokens is None:
+            if self.tokenizer is not None:
+                result.output_tokens = len(self.tokenizer.encode(result.text, add_special_tokens=False))
+                result.tokens_source = "tokenizer"
+            else:
+                result.output_tokens = len(result.chunk_times)
+                result.tokens_source = "chunks"
+        if result.prompt_tokens is None:
+            result.prompt_tokens = spec.input_tokens
+        result.ok = True
+        return result
+
+
+def _content(chunk: dict[str, Any], api: Api) -> str:
+    choices = chunk.get("choices") or []
+    if not choices or not isinstance(choices[0], dict):
+        return ""
+    if api == "chat":
+        delta = choices[0].get("delta") or {}
+        return delta.get("content") or ""
+    return choices[0].get("text") or ""

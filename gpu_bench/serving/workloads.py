@@ -1,0 +1,140 @@
+"""Request workloads: random prompts of an exact token length, a JSONL of prompts, or ShareGPT."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from gpu_bench.serving.client import RequestSpec
+from planner.errors import PlannerError
+
+
+def load_tokenizer(name_or_path: str | None) -> Any:
+    """A local tokenizer (a directory); None when not given. Never downloads."""
+    if not name_or_path:
+        return None
+    path = Path(name_or_path)
+    if not path.is_dir():
+        raise PlannerError(f"--tokenizer {name_or_path}: not a local directory (nothing is downloaded)")
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
+def random_prompt(tokenizer: Any, length: int, rng: random.Random) -> str:
+    """Text that the tokenizer encodes to exactly `length` tokens (re-encoded and trimmed to check)."""
+    vocab = tokenizer.vocab_size
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    ids = [i for i in (rng.randrange(vocab) for _ in range(length * 2)) if i not in special][: length + 8]
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    for _ in range(8):
+        enc = tokenizer.encode(text, add_special_tokens=False)
+        if len(enc) == length:
+            return text
+        if len(enc) > length:
+            text = tokenizer.decode(enc[:length], skip_special_tokens=True)
+        else:
+            text = text + tokenizer.decode(ids[: length - len(enc)], skip_special_tokens=True)
+    return tokenizer.decode(
+        tokenizer.encode(text, add_special_tokens=False)[:length], skip_special_tokens=True
+    )
+
+
+def random_requests(
+    n: int, input_len: int, output_len: int, tokenizer: Any, seed: int = 0
+) -> list[RequestSpec]:
+    """Random prompts sized with the model's tokenizer; without one, words (about a token each)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        if tokenizer is not None:
+            prompt = random_prompt(tokenizer, input_len, rng)
+        else:
+            prompt = " ".join(rng.choice(_WORDS) for _ in range(input_len))
+        out.append(RequestSpec(prompt=prompt, max_tokens=output_len, input_tokens=input_len))
+    return out
+
+
+_WORDS = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "that",
+    "for",
+    "it",
+    "as",
+    "was",
+    "with",
+    "be",
+    "by",
+    "on",
+    "not",
+    "he",
+    "this",
+    "are",
+    "or",
+    "his",
+    "from",
+    "at",
+]
+
+
+def jsonl_requests(path: Path, n: int, output_len: int, tokenizer: Any) -> list[RequestSpec]:
+    """One prompt per line: {"prompt": "..."} or {"messages": [...]}, optional "max_tokens"."""
+    rows = []
+    for lineno, line in enumerate(_read_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PlannerError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
+        prompt = obj.get("messages") or obj.get("prompt")
+        if not prompt:
+            raise PlannerError(f"{path}:{lineno}: expected a 'prompt' or 'messages' field")
+        rows.append(RequestSpec(prompt, int(obj.get("max_tokens", output_len)), _count(prompt, tokenizer)))
+    if not rows:
+        raise PlannerError(f"{path}: no prompts")
+    return [rows[i % len(rows)] for i in range(n)]
+
+
+def sharegpt_requests(
+    path: Path, n: int, tokenizer: Any, seed: int = 0, max_output: int = 1024
+) -> list[RequestSpec]:
+    """ShareGPT conversations: the first human turn is the prompt, the reply's length the output length."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PlannerError(f"{path}: cannot read a ShareGPT JSON file ({exc})") from None
+    pairs = []
+    for conv in data if isinstance(data, list) else []:
+        turns = conv.get("conversations") or conv.get("conversation") or []
+        if len(turns) >= 2 and turns[0].get("value") and turns[1].get("value"):
+            reply = turns[1]["value"]
+            out_len = _count(reply, tokenizer) or max(1, len(reply.split()))
+            pairs.append(
+                RequestSpec(turns[0]["value"], min(max_output, out_len), _count(turns[0]["value"], tokenizer))
+            )
+    if not pairs:
+        raise PlannerError(f"{path}: no conversations with a prompt and a reply (ShareGPT format)")
+    rng = random.Random(seed)
+    return [rng.choice(pairs) for _ in range(n)]
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise PlannerError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _count(prompt: Any, tokenizer: Any) -> int | None:
+    if tokenizer is None:
+        return None
+    text = prompt if isinstance(prompt, str) else " ".join(m.get("content", "") for m in prompt)
+    return len(tokenizer.encode(text, add_special_tokens=False))

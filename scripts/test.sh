@@ -21,8 +21,8 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
     "$PY" -m pip install -q "torch==$TORCH_VERSION" 2>&1 | grep -v '^WARNING: Location' || true
 fi
 
-echo "==> installing selfhost-planner with the bench, serve and test extras"
-"$PY" -m pip install -q -e ".[bench,serve,test]" 2>&1 | grep -v '^WARNING: Location' || true
+echo "==> installing selfhost-planner with the bench, serve, report and test extras"
+"$PY" -m pip install -q -e ".[bench,serve,report,test]" 2>&1 | grep -v '^WARNING: Location' || true
 "$PY" -c "import planner, gpu_bench, torch, pytest" # fail here, not halfway through the tests
 
 echo "==> ruff"

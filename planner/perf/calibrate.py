@@ -110,7 +110,8 @@ def calibrate_groups(
         if (ids, start) not in fitted:  # nested groups often hold the same records: fit once
             fitted[(ids, start)] = fit_efficiency(members, start)
         eff, names, res = fitted[(ids, start)]
-        out[key] = Calibration(key, eff, ids, names, tuple(float(r) for r in res))
+        quants = tuple(sorted({s.record.quant for s in members}))
+        out[key] = Calibration(key, eff, ids, names, tuple(float(r) for r in res), quants=quants)
     return out
 
 

@@ -61,6 +61,7 @@ class Calibration:
     fitted: tuple[str, ...]
     residuals: tuple[float, ...]  # in-sample log(predicted / observed)
     loo_residuals: tuple[float, ...] = field(default=())
+    quants: tuple[str, ...] = field(default=())  # the formats of the records it was fitted on
 
     @property
     def label(self) -> str:

@@ -163,15 +163,23 @@ class PerfModel:
     def calibration_for(
         self, gpu: str, engine: str, quant: str
     ) -> tuple[Efficiency, float, str, tuple[str, ...]]:
-        """(efficiency, band, which group, record ids) for a configuration."""
+        """(efficiency, band, which group, record ids) for a configuration (remembered per key)."""
+        key = (gpu, engine, quant)
+        if key not in self._for:
+            self._for[key] = self._calibration_for(gpu, engine, quant)
+        return self._for[key]
+
+    def _calibration_for(
+        self, gpu: str, engine: str, quant: str
+    ) -> tuple[Efficiency, float, str, tuple[str, ...]]:
         cal = lookup(self.calibrations(), gpu, engine, quant)
         if cal is None:
             return default_efficiency(engine, quant), ROOFLINE_BAND, "roofline defaults", ()
-        if cal.key[2] is None and quant != "bf16":
-            # Calibrated on other formats: the format's own kernels may differ; keep its defaults'
-            # relative penalty and widen the band.
+        if quant not in cal.quants and quant not in ("bf16", "fp16"):
+            # Fitted on other formats: this format's kernels differ (dequantization); carry over its
+            # defaults' penalty relative to the formats fitted, and widen the band.
             base = default_efficiency(engine, quant)
-            ref = Efficiency()
+            ref = default_efficiency(engine, cal.quants[0]) if len(cal.quants) == 1 else Efficiency()
             eff = Efficiency(
                 bandwidth=min(1.0, cal.efficiency.bandwidth * base.bandwidth / ref.bandwidth),
                 flops=min(1.0, cal.efficiency.flops * base.flops / ref.flops),
@@ -460,6 +468,7 @@ def _save_calibrations(path: Path, cals: dict[GroupKey, Calibration]) -> None:
             "fitted": list(c.fitted),
             "residuals": list(c.residuals),
             "loo_residuals": list(c.loo_residuals),
+            "quants": list(c.quants),
         }
         for c in cals.values()
     ]
@@ -477,6 +486,7 @@ def _load_calibrations(path: Path) -> dict[GroupKey, Calibration]:
             tuple(row["fitted"]),
             tuple(row["residuals"]),
             tuple(row["loo_residuals"]),
+            tuple(row.get("quants", ())),
         )
     return out  # type: ignore[return-value]
 

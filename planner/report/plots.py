@@ -1,0 +1,219 @@
+"""The report's plots (matplotlib, Agg; imported only here). Each returns PNG bytes."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from planner.report.build import ReportData
+from planner.units import format_count
+
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 110})
+    return plt
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", dpi=130)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _tokens_axis(ax: Any) -> None:
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_count(v)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _text(s: str) -> str:
+    """Catalog text shown literally: matplotlib would read "$...$" as mathematics."""
+    return s.replace("$", r"\$")
+
+
+def cost_vs_volume(data: ReportData) -> bytes:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 5.2))
+    for i, c in enumerate(data.curves):
+        if c.kind == "api":
+            style = {"linestyle": "--", "linewidth": 1.4}
+        else:
+            style = {"drawstyle": "steps-post", "linewidth": 2}
+        label = _text(f"{c.label} ({c.kind})")
+        ax.plot(c.volumes, c.usd_per_month, color=COLORS[i % len(COLORS)], label=label, **style)
+    rows = data.breakeven["breakeven"]
+    rates = {row["api"]: row["api_usd_per_mtok"] for row in rows}
+    points = sorted((row["tokens_per_day"], row["api"]) for row in rows if row["tokens_per_day"])
+    for k, (v, api) in enumerate(points):
+        usd = v * rates[api] / 1e6 * 365 / 12
+        ax.plot([v], [usd], marker="o", color="black", markersize=5)
+        ax.annotate(
+            _text(f"vs {api.split('/')[-1]}: {format_count(v)}"),
+            (v, usd),
+            textcoords="offset points",
+            xytext=(10, -14 - 11 * (k % 4)),  # staggered: nearby break-evens stay readable
+            fontsize=7,
+            arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.5},
+        )
+    target = data.analysis.workload.tokens_per_day
+    ax.axvline(target, color="grey", linestyle=":", linewidth=1)
+    ax.annotate(
+        f"target {format_count(target)}/day",
+        (target, ax.get_ylim()[0]),
+        textcoords="offset points",
+        xytext=(4, 8),
+        fontsize=8,
+        color="grey",
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _tokens_axis(ax)
+    ax.set_xlabel("tokens per day (input + output)")
+    ax.set_ylabel(_text("$ per month"))
+    ax.set_title("Monthly cost vs daily volume: APIs (dashed), self-hosted fleets (steps); dots: break-even")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    return _png(fig)
+
+
+def performance(data: ReportData) -> bytes:
+    plt = _plt()
+    panels = data.perf or []
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for i, p in enumerate(panels):
+        color = COLORS[i % len(COLORS)]
+        label = f"{p.gpu} (TP {p.tp})"
+        axes[0].plot(p.concurrency, p.output_tokens_per_s, color=color, label=label)
+        axes[0].fill_between(
+            p.concurrency,
+            p.output_tokens_per_s / (1 + p.band),
+            p.output_tokens_per_s * (1 + p.band),
+            color=color,
+            alpha=0.12,
+        )
+        if p.measured:
+            xs, ys, _ = zip(*p.measured, strict=True)
+            axes[0].scatter(xs, ys, color=color, marker="x", zorder=3, label=f"{p.gpu} measured")
+        axes[1].plot(p.concurrency, p.tpot_ms, color=color, label=f"{label} TPOT")
+        axes[1].plot(p.concurrency, p.ttft_ms, color=color, linestyle="--", label=f"{label} TTFT")
+    w = data.analysis.workload
+    axes[1].axhline(w.slo_tpot_ms, color="black", linewidth=0.8, linestyle=":")
+    axes[1].axhline(w.slo_ttft_ms, color="black", linewidth=0.8, linestyle="-.")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("concurrent requests per replica")
+    axes[0].set_ylabel("output tokens/s per replica (band: error of the calibration)")
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel("ms (dotted: TPOT SLO, dash-dot: TTFT SLO)")
+    title = (
+        f"{panels[0].model} {panels[0].quant}, {w.input_tokens:g} in / {w.output_tokens:g} out"
+        if panels
+        else ""
+    )
+    fig.suptitle(f"Throughput and latency vs concurrency: {title}")
+    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=6, ncol=2)
+    return _png(fig)
+
+
+def vram(data: ReportData) -> bytes:
+    plt = _plt()
+    rows = data.vram_chart
+    fig, ax = plt.subplots(figsize=(10, max(3.0, 0.28 * len(rows) + 1)))
+    labels = [f"{r['model']} {r['quant']} on {r['gpus']} x {r['gpu']}" for r in rows]
+    y = range(len(rows))
+    left = [0.0] * len(rows)
+    for key, color, name in (
+        ("weights_gib", "#1f77b4", "weights"),
+        ("overhead_gib", "#ff7f0e", "activations + CUDA"),
+        ("kv_pool_gib", "#2ca02c", "KV cache pool"),
+        ("unusable_gib", "#c7c7c7", "held back"),
+    ):
+        values = [r[key] for r in rows]
+        ax.barh(list(y), values, left=left, color=color, label=name)
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    ax.set_yticks(list(y))
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("GiB per GPU")
+    ax.set_title("Memory per GPU at the workload's sequence length (smallest GPU count that fits)")
+    ax.legend(fontsize=7, loc="lower right")
+    return _png(fig)
+
+
+def tornado(data: ReportData) -> bytes:
+    plt = _plt()
+    rows = [r for r in data.tornado if r["tokens_per_day_low"] and r["tokens_per_day_high"]]
+    fig, ax = plt.subplots(figsize=(9, 0.5 * max(len(rows), 1) + 1.5))
+    base = data.breakeven["verdict"]["headline_breakeven"]
+    center = base["tokens_per_day"] if base and base["tokens_per_day"] else None
+    for i, r in enumerate(rows):
+        lo, hi = sorted([r["tokens_per_day_low"], r["tokens_per_day_high"]])
+        ax.barh(i, hi - lo, left=lo, color="#1f77b4")
+        ax.annotate(
+            _text(f"{r['low_setting']} / {r['high_setting']}"),
+            (hi, i),
+            xytext=(4, -3),
+            textcoords="offset points",
+            fontsize=7,
+        )
+    if center:
+        ax.axvline(center, color="black", linewidth=1)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([r["factor"] for r in rows])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    _tokens_axis(ax)
+    ax.set_xlabel("break-even, tokens per day")
+    pair = f"{base['option']} vs {base['api']}" if base else ""
+    ax.set_title(_text(f"What moves the break-even ({pair})"), fontsize=8)
+    return _png(fig)
+
+
+def tco(data: ReportData) -> bytes:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    months = range(1, data.horizon_months + 1)
+    for i, s in enumerate(data.tco):
+        ax.plot(
+            list(months),
+            s.cumulative_usd,
+            color=COLORS[i % len(COLORS)],
+            marker="o",
+            markersize=3,
+            label=_text(f"{s.option} ({s.kind})"),
+            linestyle="--" if s.kind == "api" else "-",
+        )
+    if data.payback_month:
+        ax.axvline(data.payback_month, color="black", linestyle=":")
+        ax.annotate(
+            f"payback: month {data.payback_month}",
+            (data.payback_month, ax.get_ylim()[1]),
+            xytext=(4, -14),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    ax.set_xlabel("month")
+    ax.set_ylabel("cumulative $")
+    ax.set_title("Total cost of ownership over the horizon (switching costs in month 1)")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+PLOTS = {
+    "cost-vs-volume": cost_vs_volume,
+    "performance": performance,
+    "vram": vram,
+    "sensitivity": tornado,
+    "tco": tco,
+}

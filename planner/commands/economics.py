@@ -61,20 +61,6 @@ def breakeven_cmd(app: AppContext, inputs: Inputs, top: int, all_rows: bool, exp
         click.echo(render_breakeven(a, fmt, limit, explain))
 
 
-CAPACITY_COLUMNS = [
-    Column("option", "option"),
-    Column("tp", "TP"),
-    Column("gpus", "GPUs", "g"),
-    Column("replicas", "replicas", "g"),
-    Column("usd_per_month", "$/month", lambda v: f"${v:,.0f}"),
-    Column("usd_per_mtok", "$/1M tok", ",.3f"),
-    Column("utilization", "util", ".1%"),
-    Column("headroom", "headroom", ".0%"),
-    Column("replica_output_tokens_per_s", "out tok/s/replica", ",.0f"),
-    Column("throughput_basis", "throughput"),
-]
-
-
 @click.command("capacity")
 @apply(WORKLOAD_OPTIONS)
 @apply(CANDIDATE_OPTIONS)
@@ -90,7 +76,7 @@ def capacity_cmd(app: AppContext, inputs: Inputs, top: int, all_rows: bool, fmt:
     Example: planner capacity --tokens-per-day 200M --model llama-3.1-8b-instruct
     """
     from planner.economics.capacity import candidates, cheapest_per_offer
-    from planner.report.economics import plan_row
+    from planner.report.economics import FLEET_COLUMNS, plan_row
 
     cands, failing = candidates(app.catalog, _perf(app), inputs.workload, inputs.filters, inputs.policy)
     plans = cheapest_per_offer(cands, inputs.workload, inputs.policy)
@@ -98,7 +84,7 @@ def capacity_cmd(app: AppContext, inputs: Inputs, top: int, all_rows: bool, fmt:
     if fmt == "json":
         click.echo(to_json({"options": rows, "cannot_meet_slo": [list(f) for f in failing]}))
         return
-    click.echo(render_rows(rows, CAPACITY_COLUMNS, fmt))
+    click.echo(render_rows(rows, FLEET_COLUMNS, fmt))
     if fmt == "table":
         w = inputs.workload
         click.echo(
@@ -182,7 +168,7 @@ def tco_cmd(app: AppContext, inputs: Inputs, fmt: str) -> None:
     Example: planner tco --tokens-per-day 50M --growth-per-month 0.1 --horizon-months 12
     """
     from planner.economics.analysis import analyze
-    from planner.economics.tco import SwitchingCosts, api_series, payback_month, self_hosted_series
+    from planner.economics.tco import SwitchingCosts, compare
 
     v = inputs.values
     horizon = int(v.get("horizon_months", 12))
@@ -206,23 +192,9 @@ def tco_cmd(app: AppContext, inputs: Inputs, fmt: str) -> None:
         inputs.apis,
         inputs.include_hosted,
     )
-    api = a.cheapest_api
-    plan = a.cheapest_plan
-    series = [api_series(x, inputs.workload, horizon) for x in a.all_apis[:3]]
-    if plan is not None:
-        # The option cheapest over the whole horizon (growth can favour a bigger GPU later).
-        pool = a.plans[:15]
-        best = min(
-            (
-                self_hosted_series(p.candidate, inputs.workload, inputs.policy, switching, horizon)
-                for p in pool
-            ),
-            key=lambda s: s.total_usd,
-        )
-        series.append(best)
-    payback = None
-    if plan is not None and api is not None:
-        payback = payback_month(series[-1], series[0])
+    comparison = compare(a, switching, horizon)
+    series, payback = comparison.series, comparison.payback_month
+    api, plan = a.cheapest_api, a.cheapest_plan
     rows: list[dict[str, Any]] = []
     for m in range(horizon):
         row: dict[str, Any] = {"month": m + 1, "tokens_per_day": float(series[0].tokens_per_day[m])}

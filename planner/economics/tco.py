@@ -4,6 +4,7 @@ switching costs and monitoring, and the month self-hosting pays back."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -78,3 +79,36 @@ def payback_month(self_hosted: TcoSeries, api: TcoSeries) -> int | None:
         return None
     dear = np.flatnonzero(~cheaper)
     return int(dear[-1]) + 2 if len(dear) else 1
+
+
+TCO_POOL = 15
+"""Self-hosted options tried over the horizon: growth can make a bigger GPU cheaper in total."""
+
+
+@dataclass(frozen=True)
+class TcoComparison:
+    series: list[TcoSeries]  # the cheapest APIs (up to three), then the best self-hosted option
+    payback_month: int | None  # of the self-hosted option against the cheapest API
+
+    @property
+    def self_hosted(self) -> TcoSeries | None:
+        return next((s for s in self.series if s.kind == "self-hosted"), None)
+
+
+def compare(analysis: Any, switching: SwitchingCosts, horizon_months: int) -> TcoComparison:
+    """The TCO series `planner tco` and the report show, from a break-even analysis."""
+    w, policy = analysis.workload, analysis.policy
+    series = [api_series(x, w, horizon_months) for x in analysis.all_apis[:3]]
+    best = min(
+        (
+            self_hosted_series(p.candidate, w, policy, switching, horizon_months)
+            for p in analysis.plans[:TCO_POOL]
+        ),
+        key=lambda s: s.total_usd,
+        default=None,
+    )
+    if best is None:
+        return TcoComparison(series, None)
+    apis = [s for s in series if s.kind == "api"]
+    payback = payback_month(best, min(apis, key=lambda s: s.total_usd)) if apis else None
+    return TcoComparison([*series, best], payback)

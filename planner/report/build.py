@@ -16,7 +16,7 @@ from planner.catalog.catalog import Catalog
 from planner.economics.analysis import Analysis, analyze, headline
 from planner.economics.capacity import plan
 from planner.economics.options import Filters
-from planner.economics.tco import SwitchingCosts, TcoSeries, api_series, payback_month, self_hosted_series
+from planner.economics.tco import SwitchingCosts, TcoSeries, compare
 from planner.perf.memory import smallest_fit
 from planner.perf.model import PerfModel
 from planner.perf.params import param_counts
@@ -303,13 +303,7 @@ def build_report_data(
     a = analyze(catalog, perf, workload, filters, policy, apis, include_hosted, with_sensitivity=True)
     v0 = workload.tokens_per_day
     volumes = np.geomspace(max(1e5, v0 / 1000), max(v0 * 1000, 1e9), 160)
-    series = [api_series(x, workload, horizon_months) for x in a.all_apis[:3]]
-    best_tco = min(
-        (self_hosted_series(p.candidate, workload, policy, switching, horizon_months) for p in a.plans[:15]),
-        key=lambda s: s.total_usd,
-    )
-    series.append(best_tco)
-    cheapest_api = min((s for s in series if s.kind == "api"), key=lambda s: s.total_usd)
+    comparison = compare(a, switching, horizon_months)
     return ReportData(
         name=name,
         description=description,
@@ -322,8 +316,8 @@ def build_report_data(
         perf=_perf_panels(a, perf),
         vram=_vram(catalog, a),
         tornado=tornado_rows(a),
-        tco=series,
-        payback_month=payback_month(best_tco, cheapest_api),
+        tco=comparison.series,
+        payback_month=comparison.payback_month,
         horizon_months=horizon_months,
         switching=switching,
         classes=_classes(catalog, perf, a),

@@ -14,6 +14,7 @@ from planner.catalog.files import atomic_write_text
 from planner.report.build import ReportData
 from planner.report.economics import (
     BREAKEVEN_COLUMNS,
+    FLEET_COLUMNS,
     TORNADO_COLUMNS,
     assumption_lines,
     breakeven_rows,
@@ -23,19 +24,6 @@ from planner.report.economics import (
 from planner.report.render import Column, render_csv, render_markdown, to_json
 from planner.units import format_count
 
-FLEET_COLUMNS = [
-    Column("rank", "#"),
-    Column("option", "option"),
-    Column("tp", "TP"),
-    Column("gpus", "GPUs", "g"),
-    Column("replicas", "replicas", "g"),
-    Column("utilization", "utilization", ".1%"),
-    Column("headroom", "headroom", ".0%"),
-    Column("usd_per_month", "$/month", usd),
-    Column("usd_per_mtok", "$/1M tokens", ",.3f"),
-    Column("replica_output_tokens_per_s", "out tok/s/replica", ",.0f"),
-    Column("throughput_basis", "throughput basis"),
-]
 VRAM_COLUMNS = [
     Column("model", "model"),
     Column("quant", "quant"),

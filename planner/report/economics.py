@@ -150,6 +150,20 @@ RANK_COLUMNS = [
     Column("price_basis", "price"),
     Column("throughput_basis", "throughput"),
 ]
+FLEET_COLUMNS = [  # plan_row fields: `planner capacity` and the report's fleet table
+    Column("rank", "#"),
+    Column("option", "option"),
+    Column("tp", "TP"),
+    Column("gpus", "GPUs", "g"),
+    Column("replicas", "replicas", "g"),
+    Column("utilization", "utilization", ".1%"),
+    Column("headroom", "headroom", ".0%"),
+    Column("usd_per_month", "$/month", usd),
+    Column("usd_per_mtok", "$/1M tokens", ",.3f"),
+    Column("replica_output_tokens_per_s", "out tok/s/replica", ",.0f"),
+    Column("throughput_basis", "throughput basis"),
+]
+
 BREAKEVEN_COLUMNS = [
     Column("api", "API"),
     Column("api_usd_per_mtok", "API $/1M", lambda v: f"{v:,.3f}"),

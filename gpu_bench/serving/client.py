@@ -1,11 +1,17 @@
 """An async streaming client for OpenAI-compatible servers (/v1/completions, /v1/chat/completions).
 
-One httpx connection pool for the run. Every content chunk is timestamped on arrival; output
+One connection pool for the run. Every content chunk is timestamped on arrival; output
 tokens come from the server's `usage` (requested with stream_options.include_usage), falling back
 to a local tokenizer only when the server gives none, and the result says which. Streams may end
 with `data: [DONE]` (vLLM) or just close after the usage chunk (transformers serve): both end a
 request. Failures are classified (HTTP status, timeout, disconnect, malformed chunk) and returned,
 never raised: a run counts them and goes on.
+
+Streams over http:// (and https:// without a proxy) are read by a small HTTP/1.1 keep-alive client
+on asyncio streams that de-chunks whole socket reads at once: httpx+h11 walk every HTTP chunk (one
+per token) through some ten async layers and top out near 15k events/s on one core, a third of what
+vLLM's own benchmark client absorbs (scripts/bench_client.py measures both). httpx serves the
+URLs that go through a proxy.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from gpu_bench.serving.http import RAW_ERRORS, ConnectError, RawHttp
 
 Api = Literal["completions", "chat"]
 EXTRA_FIELDS = {"ignore_eos": True}
@@ -84,8 +92,11 @@ class OpenAIClient:
         self.http = httpx.AsyncClient(
             headers=headers, timeout=httpx.Timeout(timeout_s, connect=30.0, read=read), limits=limits
         )
+        self.raw = RawHttp.for_url(self.url, headers, max_connections, read, timeout_s)
 
     async def aclose(self) -> None:
+        if self.raw is not None:
+            await self.raw.aclose()
         await self.http.aclose()
 
     @property
@@ -116,14 +127,20 @@ class OpenAIClient:
         """Does the server accept ignore_eos/min_tokens? (transformers serve refuses unknown fields.)"""
         import httpx
 
-        spec = RequestSpec(prompt="Hello", max_tokens=1)
+        body = {**self.body(RequestSpec(prompt="Hello", max_tokens=1)), "stream": False}
         try:
-            response = await self.http.post(self.url, json={**self.body(spec), "stream": False})
-        except httpx.HTTPError:
+            if self.raw is not None:
+                response = await self.raw.post(self.raw.path, json.dumps(body).encode())
+                try:
+                    status, text = response.status, (await response.read_all()).decode(errors="replace")
+                finally:
+                    response.release()
+            else:
+                reply = await self.http.post(self.url, json=body)
+                status, text = reply.status_code, reply.text
+        except (httpx.HTTPError, *RAW_ERRORS):
             return self.send_extras  # unreachable now: the run will say so
-        if response.status_code in (400, 422) and any(
-            k in response.text for k in ("ignore_eos", "min_tokens")
-        ):
+        if status in (400, 422) and any(k in text for k in ("ignore_eos", "min_tokens")):
             self.send_extras = False
         return self.send_extras
 
@@ -137,45 +154,25 @@ class OpenAIClient:
         )
         text_parts: list[str] = []
         try:
-            async with self.http.stream("POST", self.url, json=self.body(spec)) as response:
-                if response.status_code != 200:
-                    detail = (await response.aread()).decode(errors="replace")[:300]
-                    result.error_type, result.error = f"http_{response.status_code}", detail
-                    return result
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    payload = line[5:].strip()
-                    if payload == "[DONE]":
-                        break
-                    try:
-                        chunk = json.loads(payload)
-                    except json.JSONDecodeError:
-                        result.error_type, result.error = "malformed_chunk", payload[:200]
-                        return result
-                    now = time.perf_counter()
-                    content = _content(chunk, self.api)
-                    if content:
-                        if result.first_token_at is None:
-                            result.first_token_at = now
-                        result.chunk_times.append(now)
-                        text_parts.append(content)
-                    usage = chunk.get("usage")
-                    if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
-                        result.output_tokens = int(usage["completion_tokens"])
-                        result.prompt_tokens = usage.get("prompt_tokens")
-                        result.tokens_source = "usage"
-                    if isinstance(chunk.get("error"), dict | str):
-                        result.error_type, result.error = "server_error", str(chunk["error"])[:300]
-                        return result
-        except httpx.TimeoutException as exc:
-            result.error_type, result.error = "timeout", type(exc).__name__
+            if self.raw is not None:
+                await self._stream_raw(spec, result, text_parts)
+            else:
+                await self._stream_httpx(spec, result, text_parts)
+            if result.error_type is not None:
+                return result
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            result.error_type, result.error = "timeout", str(exc) or type(exc).__name__
             return result
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError, httpx.WriteError) as exc:
+        except ConnectError as exc:
+            result.error_type, result.error = "connect_error", str(exc)[:300]
+            return result
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             result.error_type = "connect_error" if isinstance(exc, httpx.ConnectError) else "disconnected"
             result.error = f"{type(exc).__name__}: {exc}"[:300]
             return result
-        result.done_at = time.perf_counter()
+        except RAW_ERRORS as exc:
+            result.error_type, result.error = "disconnected", f"{type(exc).__name__}: {exc}"[:300]
+            return result
         result.text = "".join(text_parts)
         if result.first_token_at is None and result.tokens_source != "usage":
             result.error_type, result.error = "no_output", "the stream ended without content or usage"
@@ -191,6 +188,72 @@ class OpenAIClient:
             result.prompt_tokens = spec.input_tokens
         result.ok = True
         return result
+
+    async def _stream_raw(self, spec: RequestSpec, result: RequestResult, text_parts: list[str]) -> None:
+        assert self.raw is not None
+        response = await self.raw.post(self.raw.path, json.dumps(self.body(spec)).encode())
+        try:
+            if response.status != 200:
+                detail = (await response.read_all()).decode(errors="replace")[:300]
+                result.error_type, result.error = f"http_{response.status}", detail
+                return
+            rest = b""
+            while (data := await response.read_some()) is not None:
+                now = time.perf_counter()  # every chunk of one socket read arrived together
+                data = rest + data if rest else data
+                cut = data.rfind(b"\n") + 1
+                rest = data[cut:]
+                for line in data[:cut].decode(errors="replace").split("\n"):
+                    if line.startswith("data:") and self._event(line[5:].strip(), now, result, text_parts):
+                        result.done_at = time.perf_counter()
+                        if result.error_type is None:
+                            await response.drain()  # to the end of the body: the connection is reused
+                        return
+            if rest.startswith(b"data:"):  # a last event without its line end
+                self._event(
+                    rest[5:].decode(errors="replace").strip(), time.perf_counter(), result, text_parts
+                )
+            result.done_at = time.perf_counter()
+        finally:
+            response.release()
+
+    async def _stream_httpx(self, spec: RequestSpec, result: RequestResult, text_parts: list[str]) -> None:
+        async with self.http.stream("POST", self.url, json=self.body(spec)) as response:
+            if response.status_code != 200:
+                detail = (await response.aread()).decode(errors="replace")[:300]
+                result.error_type, result.error = f"http_{response.status_code}", detail
+                return
+            async for line in response.aiter_lines():
+                if line.startswith("data:") and self._event(
+                    line[5:].strip(), time.perf_counter(), result, text_parts
+                ):
+                    break
+        result.done_at = time.perf_counter()
+
+    def _event(self, payload: str, now: float, result: RequestResult, text_parts: list[str]) -> bool:
+        """One `data:` payload; True when the stream is over ([DONE]) or failed (result says so)."""
+        if payload == "[DONE]":
+            return True
+        try:
+            chunk = json.loads(payload)
+        except json.JSONDecodeError:
+            result.error_type, result.error = "malformed_chunk", payload[:200]
+            return True
+        content = _content(chunk, self.api)
+        if content:
+            if result.first_token_at is None:
+                result.first_token_at = now
+            result.chunk_times.append(now)
+            text_parts.append(content)
+        usage = chunk.get("usage")
+        if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
+            result.output_tokens = int(usage["completion_tokens"])
+            result.prompt_tokens = usage.get("prompt_tokens")
+            result.tokens_source = "usage"
+        if isinstance(chunk.get("error"), dict | str):
+            result.error_type, result.error = "server_error", str(chunk["error"])[:300]
+            return True
+        return False
 
 
 def _content(chunk: dict[str, Any], api: Api) -> str:

@@ -335,6 +335,124 @@ class MeasurementRecord(Strict, MeasurementMethods):
 
 
 # ---------------------------------------------------------------------------------------------
+# Quality on the user's own cases (gpu-bench eval)
+
+
+class PriceRef(Strict):
+    """The per-token price a case's cost was computed with, and where it came from."""
+
+    basis: Literal["catalog", "given", "self-hosted", "none"] = Field(
+        description="catalog: an API price row; given: --price IN/OUT; self-hosted: sized by planner "
+        "route at the user's volume (no per-case cost); none: no price known."
+    )
+    api: str | None = Field(default=None, description="provider/model of the catalog row.")
+    input_usd_per_mtok: float | None = Field(default=None, ge=0)
+    output_usd_per_mtok: float | None = Field(default=None, ge=0)
+    checked_at: dt.date | None = None
+    source: str | None = None
+
+
+class JudgeInfo(Strict):
+    endpoint: str
+    model: str
+    served_model: str | None = None
+    rubric_sha256: str = Field(description="Of the default rubric text; cases may carry their own.")
+    price: PriceRef | None = None
+
+
+class CaseResult(Strict):
+    """One case, one model: what came back, how it scored, what it took and cost."""
+
+    case_id: str = Field(min_length=1)
+    tags: list[str] = Field(default_factory=list)
+    scorer: str
+    output: str | None = Field(default=None, description="The model's answer; None when the request failed.")
+    score: float | None = Field(default=None, ge=0, le=1, description="None: unscored (see unscored_reason).")
+    passed: bool | None = Field(default=None, description="score >= the record's pass threshold.")
+    unscored_reason: str | None = None
+    detail: str | None = Field(default=None, description="What the scorer saw, e.g. the judge's reason.")
+    error: str | None = Field(default=None, description="The request failed after every retry.")
+    attempts: int = Field(default=1, ge=1, description="Requests sent, retries after 429/5xx included.")
+    latency_ms: float | None = Field(default=None, ge=0, description="E2E of the successful request.")
+    ttft_ms: float | None = Field(default=None, ge=0)
+    input_tokens: int | None = Field(default=None, ge=0)
+    output_tokens: int | None = Field(default=None, ge=0)
+    tokens_source: Literal["usage", "tokenizer", "chunks"] | None = None
+    cost_usd: float | None = Field(default=None, ge=0, description="Tokens x the record's price.")
+    judge_cost_usd: float | None = Field(default=None, ge=0)
+    judge_attempts: int = Field(default=0, ge=0)
+    served_model: str | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> CaseResult:
+        if self.score is None and not (self.unscored_reason or self.error):
+            raise ValueError("a case without a score needs unscored_reason or error")
+        return self
+
+
+class QualitySummary(Strict):
+    """Scores of a set of cases: the mean with its bootstrap interval, the pass rate, latency, cost."""
+
+    cases: int = Field(ge=0)
+    scored: int = Field(ge=0)
+    unscored: int = Field(ge=0, description="Judge output unusable: left out of the mean, never 0 or 1.")
+    errors: int = Field(ge=0, description="Requests that failed after every retry (no output).")
+    mean_score: float | None = Field(default=None, ge=0, le=1)
+    ci_low: float | None = Field(default=None, ge=0, le=1)
+    ci_high: float | None = Field(default=None, ge=0, le=1)
+    pass_rate: float | None = Field(default=None, ge=0, le=1)
+    latency_p50_ms: float | None = Field(default=None, ge=0)
+    latency_p95_ms: float | None = Field(default=None, ge=0)
+    mean_input_tokens: float | None = Field(default=None, ge=0)
+    mean_output_tokens: float | None = Field(default=None, ge=0)
+    cost_per_case_usd: float | None = Field(default=None, ge=0)
+
+
+class QualityRecord(Strict):
+    """One model's answers to one case set, scored. Written by gpu-bench eval; read by planner route."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: str = Field(min_length=4)
+    run_key: str = Field(
+        min_length=8, description="Same cases, endpoint, model and settings -> same key (resume skips it)."
+    )
+    basis: Literal["measured"] = "measured"
+    cases_file: str
+    cases_sha256: str = Field(min_length=64, max_length=64, description="Of the case file's bytes.")
+    endpoint: str = Field(description="Base URL, credentials removed.")
+    model: str = Field(min_length=1, description="The name sent to the endpoint.")
+    served_model: str | None = Field(
+        default=None, description="The model (pinned version) the endpoint said answered."
+    )
+    system_fingerprint: str | None = None
+    hosting: Literal["api", "self-hosted", "unknown"]
+    catalog_model: CatalogId | None = Field(default=None, description="Self-hosted: the catalog model.")
+    quant: QuantFormat | None = None
+    price: PriceRef
+    judge: JudgeInfo | None = None
+    max_tokens: int = Field(gt=0)
+    temperature: float = Field(ge=0)
+    pass_threshold: float = Field(ge=0, le=1)
+    confidence: float = Field(gt=0, lt=1, description="Of the bootstrap interval.")
+    bootstrap_resamples: int = Field(gt=0)
+    summary: QualitySummary
+    by_tag: dict[str, QualitySummary] = Field(default_factory=dict)
+    results: list[CaseResult]
+    measured_at: dt.datetime
+    env: Environment | None = None
+    gpu_bench_version: str | None = None
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> QualityRecord:
+        if self.summary.cases != len(self.results):
+            raise ValueError(f"summary.cases={self.summary.cases} but {len(self.results)} results")
+        if self.price.basis == "self-hosted" and self.hosting != "self-hosted":
+            raise ValueError("price.basis=self-hosted needs hosting=self-hosted")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
 # Checkpoint sizes (ground truth for the weights-memory model)
 
 

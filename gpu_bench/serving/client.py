@@ -51,6 +51,9 @@ class RequestResult:
     error: str | None = None
     warmup: bool = False
     scheduled_at: float | None = None  # open-loop arrivals: when it was due (client lag = sent - scheduled)
+    retry_after_s: float | None = None  # a 429/503's Retry-After header, in seconds
+    served_model: str | None = None  # the `model` the server said answered (a pinned version for APIs)
+    system_fingerprint: str | None = None
 
     @property
     def ttft_s(self) -> float | None:
@@ -196,6 +199,7 @@ class OpenAIClient:
             if response.status != 200:
                 detail = (await response.read_all()).decode(errors="replace")[:300]
                 result.error_type, result.error = f"http_{response.status}", detail
+                result.retry_after_s = retry_after(response.headers.get("retry-after"))
                 return
             rest = b""
             while (data := await response.read_some()) is not None:
@@ -222,6 +226,7 @@ class OpenAIClient:
             if response.status_code != 200:
                 detail = (await response.aread()).decode(errors="replace")[:300]
                 result.error_type, result.error = f"http_{response.status_code}", detail
+                result.retry_after_s = retry_after(response.headers.get("retry-after"))
                 return
             async for line in response.aiter_lines():
                 if line.startswith("data:") and self._event(
@@ -239,6 +244,10 @@ class OpenAIClient:
         except json.JSONDecodeError:
             result.error_type, result.error = "malformed_chunk", payload[:200]
             return True
+        if result.served_model is None and isinstance(chunk.get("model"), str):
+            result.served_model = chunk["model"]
+        if result.system_fingerprint is None and isinstance(chunk.get("system_fingerprint"), str):
+            result.system_fingerprint = chunk["system_fingerprint"]
         content = _content(chunk, self.api)
         if content:
             if result.first_token_at is None:
@@ -254,6 +263,25 @@ class OpenAIClient:
             result.error_type, result.error = "server_error", str(chunk["error"])[:300]
             return True
         return False
+
+
+def retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (delta-seconds, fractional accepted, or an HTTP date); None if absent."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    import datetime as dt
+
+    return max(0.0, (when - dt.datetime.now(when.tzinfo or dt.UTC)).total_seconds())
 
 
 def _content(chunk: dict[str, Any], api: Api) -> str:

@@ -119,6 +119,7 @@ class Response:
         self.complete = False
         self.released = False
         self.buffer = b""  # undecoded chunked bytes
+        self.headers: dict[str, str] = {}  # lower-cased names
 
     @classmethod
     async def start(cls, pool: RawHttp, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
@@ -135,6 +136,7 @@ class Response:
             version, status = lines[0].split(" ", 2)[:2]
             self.status = int(status)
         headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
+        self.headers = headers
         self.chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         if self.status in (204, 304):
             self.left = 0

@@ -15,7 +15,15 @@ from planner.errors import PlannerError, UnknownIdError
 from planner.perf.params import param_counts
 
 if TYPE_CHECKING:
-    from planner.records import ApiPrice, CheckpointSize, CloudOffer, GpuSpec, MeasurementRecord, ModelSpec
+    from planner.records import (
+        ApiPrice,
+        CheckpointSize,
+        CloudOffer,
+        GpuSpec,
+        MeasurementRecord,
+        ModelSpec,
+        QualityRecord,
+    )
 
 ENV_VAR = "SELFHOST_PLANNER_CATALOG"
 PARAMS_TOLERANCE = 0.05
@@ -70,6 +78,7 @@ DEPENDS = {
     "api": ("models",),
     "checkpoints": ("models",),
     "measurements": ("models", "gpus"),
+    "quality": ("models",),
 }
 """Kinds whose rows a kind's cross-reference checks read: a change there invalidates its snapshot."""
 
@@ -170,6 +179,11 @@ class Catalog:
     def measurements(self) -> list[MeasurementRecord]:
         return list(self._rows("measurements").rows.values())
 
+    @property
+    def quality(self) -> list[QualityRecord]:
+        """Quality records (gpu-bench eval) from the catalog directories' quality/*.jsonl."""
+        return list(self._rows("quality").rows.values())
+
     # -- lookups with suggestions -------------------------------------------------------------
 
     def model(self, model_id: str) -> ModelSpec:
@@ -244,6 +258,7 @@ class Catalog:
             "api": [("open_model", "models")],
             "measurements": [("gpu", "gpus"), ("model", "models")],
             "checkpoints": [("model", "models")],
+            "quality": [("catalog_model", "models")],
         }.get(kind, [])
         loaded = self.load(kind)
         for field, target in refs:

@@ -81,6 +81,7 @@ KINDS: dict[str, KindSpec] = {
     "measurements": KindSpec(
         "measurements", ("measurements/*.jsonl",), None, "MeasurementRecord", lambda r: r.id, _label_id
     ),
+    "quality": KindSpec("quality", ("quality/*.jsonl",), None, "QualityRecord", lambda r: r.id, _label_id),
 }
 
 

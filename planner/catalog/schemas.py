@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from planner.records import CATALOG_FILE_TYPES, MeasurementRecord
+from planner.records import CATALOG_FILE_TYPES, MeasurementRecord, QualityRecord
 
 SCHEMA_FILES = {
     "models.schema.json": CATALOG_FILE_TYPES["models"],
@@ -13,6 +13,7 @@ SCHEMA_FILES = {
     "api_prices.schema.json": CATALOG_FILE_TYPES["api_prices"],
     "checkpoint_sizes.schema.json": CATALOG_FILE_TYPES["checkpoint_sizes"],
     "measurement.schema.json": MeasurementRecord,
+    "quality.schema.json": QualityRecord,
 }
 
 

@@ -62,7 +62,12 @@ class Lite:
         for name, value in data.items():
             sub = shape.get(name)
             if sub is not None and value is not None:
-                value = [Lite(v, sub) for v in value] if isinstance(value, list) else Lite(value, sub)
+                if "__values__" in sub:  # dict[str, Model]
+                    value = {k: Lite(v, sub["__values__"]) for k, v in value.items()}
+                elif isinstance(value, list):
+                    value = [Lite(v, sub) for v in value]
+                else:
+                    value = Lite(value, sub)
             fields[name] = value
         self.__dict__.update(fields)
 
@@ -125,7 +130,8 @@ def shape_of(model: Any) -> dict[str, Any]:
             candidates.extend(typing.get_args(arg))
         nested = next((a for a in candidates if isinstance(a, type) and issubclass(a, BaseModel)), None)
         if nested is not None:
-            out[name] = shape_of(nested)
+            is_map = any(typing.get_origin(a) is dict for a in candidates)
+            out[name] = {"__values__": shape_of(nested)} if is_map else shape_of(nested)
     return out
 
 

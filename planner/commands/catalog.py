@@ -22,13 +22,16 @@ KIND_ALIASES = {
     "apis": "api",
     "measurements": "measurements",
     "measurement": "measurements",
+    "quality": "quality",
 }
 
 
 def _kind(value: str) -> str:
     kind = KIND_ALIASES.get(value.lower())
     if kind is None:
-        raise PlannerError(f"unknown kind {value!r}; use one of: models, gpus, offers, api, measurements")
+        raise PlannerError(
+            f"unknown kind {value!r}; use one of: models, gpus, offers, api, measurements, quality"
+        )
     return kind
 
 
@@ -117,6 +120,26 @@ MEASUREMENT_COLUMNS = [
 ]
 
 
+QUALITY_COLUMNS = [
+    Column("id", "id"),
+    Column("model", "model"),
+    Column("hosting", "hosting"),
+    Column("served_model", "served as"),
+    Column("cases_file", "cases"),
+    Column("summary.cases", "n"),
+    Column("summary.mean_score", "mean", ".3f"),
+    Column("summary.pass_rate", "pass", ".0%"),
+    Column("summary.cost_per_case_usd", "$/case", ".6f"),
+    Column("measured_at", "measured"),
+]
+
+
+def _quality_row(q: Any) -> dict[str, Any]:
+    row = q.model_dump(mode="json", exclude={"env", "results"})
+    row["measured_at"] = row["measured_at"][:10]
+    return row
+
+
 def _offer_row(o: Any) -> dict[str, Any]:
     row = o.model_dump(mode="json")
     row["usd_per_gpu_hour_on_demand"] = o.usd_per_gpu_hour("on_demand")
@@ -163,7 +186,7 @@ def list_cmd(
     deprecated: bool,
     fmt: str,
 ) -> None:
-    """List KIND: models, gpus, offers, api or measurements (without KIND: a summary)."""
+    """List KIND: models, gpus, offers, api, measurements or quality (without KIND: a summary)."""
     cat = app.catalog
     if kind is None:
         rows = [
@@ -172,6 +195,7 @@ def list_cmd(
             {"kind": "offers", "count": len(cat.current_offers())},
             {"kind": "api", "count": len(cat.api_prices)},
             {"kind": "measurements", "count": len(cat.measurements)},
+            {"kind": "quality", "count": len(cat.quality)},
         ]
         click.echo(render_rows(rows, [Column("kind", "kind"), Column("count", "rows")], fmt))
         if fmt == "table":
@@ -194,6 +218,8 @@ def list_cmd(
         prices = [p for p in cat.api_prices if (deprecated or not p.deprecated)]
         rows = [p.model_dump(mode="json") for p in prices if not provider or p.provider == provider]
         cols = API_COLUMNS
+    elif kind == "quality":
+        rows, cols = [_quality_row(q) for q in cat.quality], QUALITY_COLUMNS
     else:
         rows = [_measurement_row(m) for m in cat.measurements if not gpu or m.gpu == gpu]
         cols = MEASUREMENT_COLUMNS
@@ -319,7 +345,9 @@ def validate_cmd(app: AppContext, directories: tuple[Path, ...]) -> None:
         raise PlannerError(
             f"{len(issues)} problem{'s' if len(issues) != 1 else ''} in the catalog (listed above)"
         )
-    counts = {k: len(cat.load(k).rows) for k in ("models", "gpus", "offers", "api", "measurements")}
+    counts = {
+        k: len(cat.load(k).rows) for k in ("models", "gpus", "offers", "api", "measurements", "quality")
+    }
     summary = ", ".join(f"{n} {k}" for k, n in counts.items())
     click.echo(f"catalog OK: {summary}")
     click.echo("from: " + ", ".join(str(d) for d in dirs))

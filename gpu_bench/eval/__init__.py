@@ -1,0 +1,1 @@
+"""gpu-bench eval: quality on the user's own cases, against any OpenAI-compatible endpoint."""

@@ -1,0 +1,483 @@
+"""Run a case set against models (and a judge), politely and resumably; write QualityRecords.
+
+- Every model runs its cases at `concurrency` requests in flight (the judge has its own limit).
+- A 429 (or 5xx, timeout, dropped connection) pauses *every* request to that endpoint until the
+  server's Retry-After, or an exponential backoff with jitter, has passed; the request is retried
+  up to `max_retries` times and then recorded as failed. `max_rps` caps the request rate.
+- 401/403/404 stop that model at once (a wrong key or model name fails every case the same way).
+- Each finished case is appended (fsynced) to a progress file beside `--out`; an interrupted run
+  started again with the same cases, model and settings skips what is there. When a model has
+  every case, its QualityRecord is appended to `--out` and its progress lines are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gpu_bench.eval.cases import Case, CaseSet
+from gpu_bench.eval.judge import DEFAULT_RUBRIC, judge_messages, parse_verdict, retry_message, rubric_sha256
+from gpu_bench.eval.scorers import score as score_case
+from gpu_bench.eval.targets import Target, public_endpoint
+from planner.catalog.files import append_jsonl, atomic_write_text
+from planner.errors import PlannerError
+
+RETRYABLE = {
+    "http_429",
+    "http_500",
+    "http_502",
+    "http_503",
+    "http_504",
+    "timeout",
+    "disconnected",
+    "connect_error",
+}
+FATAL = {"http_401": "the key was refused", "http_403": "access denied", "http_404": "no such model or path"}
+BACKOFF_CAP_S = 60.0
+
+
+@dataclass
+class EvalSettings:
+    max_tokens: int = 512
+    concurrency: int = 4
+    judge_concurrency: int = 4
+    max_rps: float | None = None
+    max_retries: int = 6
+    backoff_base_s: float = 1.0
+    timeout_s: float = 300.0
+    judge_retries: int = 2
+    judge_max_tokens: int = 256
+    rubric: str = DEFAULT_RUBRIC
+    pass_threshold: float = 0.7
+    confidence: float = 0.95
+    resamples: int = 2000
+
+
+class Throttle:
+    """One endpoint's pace: a shared pause after 429s, and an optional requests-per-second cap."""
+
+    def __init__(self, max_rps: float | None, backoff_base_s: float):
+        self.interval = 1.0 / max_rps if max_rps else 0.0
+        self.base = backoff_base_s
+        self.resume_at = 0.0
+        self.next_slot = 0.0
+        self.rate_limited = 0  # 429s seen
+        self.retried = 0
+
+    async def wait(self) -> None:
+        while True:
+            now = time.monotonic()
+            delay = max(self.resume_at, self.next_slot if self.interval else 0.0) - now
+            if delay <= 0:
+                break
+            await asyncio.sleep(delay)
+        if self.interval:
+            self.next_slot = max(now, self.next_slot) + self.interval
+
+    def back_off(self, attempt: int, retry_after_s: float | None) -> None:
+        if retry_after_s is not None:
+            delay = min(retry_after_s, BACKOFF_CAP_S * 5)
+        else:
+            delay = min(BACKOFF_CAP_S, self.base * 2**attempt) * (0.5 + random.random() / 2)
+        self.resume_at = max(self.resume_at, time.monotonic() + delay)
+
+
+class FatalEndpointError(Exception):
+    pass
+
+
+@dataclass
+class Endpoint:
+    """A client and its throttle, shared by every request to one (URL, model)."""
+
+    client: Any  # OpenAIClient
+    throttle: Throttle
+    settings: EvalSettings
+
+    async def ask(self, messages: list[dict[str, str]], max_tokens: int) -> tuple[Any, int]:
+        """Send with retries; -> (the last RequestResult, attempts)."""
+        from gpu_bench.serving.client import RequestSpec
+
+        spec = RequestSpec(prompt=messages, max_tokens=max_tokens)
+        attempt = 0
+        while True:
+            await self.throttle.wait()
+            result = await self.client.send(spec)
+            attempt += 1
+            if result.ok:
+                return result, attempt
+            if result.error_type in FATAL:
+                what = f"{result.error_type.replace('_', ' ')} ({FATAL[result.error_type]})"
+                raise FatalEndpointError(
+                    f"{self.client.model} at {public_endpoint(self.client.base_url)}: "
+                    f"{what}: {result.error or ''}"[:400]
+                )
+            if result.error_type not in RETRYABLE or attempt > self.settings.max_retries:
+                return result, attempt
+            if result.error_type == "http_429":
+                self.throttle.rate_limited += 1
+            self.throttle.retried += 1
+            self.throttle.back_off(attempt - 1, result.retry_after_s)
+
+
+def open_endpoint(url: str, model: str, key_env: str | None, settings: EvalSettings) -> Endpoint:
+    import os
+
+    from gpu_bench.serving.client import OpenAIClient
+
+    if key_env and not os.environ.get(key_env):
+        raise PlannerError(f"--api-key-env {key_env}: the variable is not set; export {key_env}=... first")
+    client = OpenAIClient(
+        url, model, api="chat", timeout_s=settings.timeout_s, api_key_env=key_env, max_connections=256
+    )
+    client.send_extras = False  # natural answers: no ignore_eos/min_tokens
+    return Endpoint(client, Throttle(settings.max_rps, settings.backoff_base_s), settings)
+
+
+# -- progress (resume) --------------------------------------------------------------------------
+
+
+def run_key(cases: CaseSet, target: Target, judge: Target | None, s: EvalSettings) -> str:
+    """Same cases, model, endpoint and answer/scoring settings -> same key: what resume matches."""
+    ident = {
+        "cases": cases.sha256,
+        "endpoint": public_endpoint(target.endpoint),
+        "model": target.model,
+        "max_tokens": s.max_tokens,
+        "temperature": 0.0,
+        "judge": None
+        if judge is None
+        else [public_endpoint(judge.endpoint), judge.model, rubric_sha256(s.rubric), s.judge_retries],
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class Progress:
+    """Finished cases, one fsynced JSON line each: {"run": KEY, "case": CaseResult fields}."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def done(self, key: str) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for row in self._rows():
+            if row.get("run") == key and isinstance(row.get("case"), dict):
+                case = row["case"]
+                if case.get("error") is None:  # failed requests are tried again on resume
+                    out[case["case_id"]] = case
+        return out
+
+    def add(self, key: str, case: dict[str, Any]) -> None:
+        append_jsonl(self.path, [{"run": key, "case": case}])
+
+    def drop(self, key: str) -> None:
+        rest = [r for r in self._rows() if r.get("run") != key]
+        if rest:
+            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rest))
+        elif self.path.exists():
+            self.path.unlink()
+
+    def _rows(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        rows = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line torn by a crash: that case runs again
+            if isinstance(row, dict):
+                rows.append(row)
+        return rows
+
+
+def progress_path(out: Path) -> Path:
+    return out.with_name(out.name + ".progress")
+
+
+def finished_keys(out: Path) -> set[str]:
+    keys = set()
+    if out.exists():
+        for line in out.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and row.get("run_key"):
+                keys.add(row["run_key"])
+    return keys
+
+
+# -- one case -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunState:
+    target: Target
+    key: str
+    endpoint: Endpoint
+    judge: Endpoint | None
+    judge_target: Target | None
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fatal: str | None = None
+    fingerprints: Counter[str] = field(default_factory=Counter)
+
+
+async def run_case(
+    state: RunState, case: Case, s: EvalSettings, judge_sem: asyncio.Semaphore
+) -> dict[str, Any]:
+    t = state.target
+    result, attempts = await state.endpoint.ask(case.messages, case.max_tokens or s.max_tokens)
+    row: dict[str, Any] = {
+        "case_id": case.id,
+        "tags": list(case.tags),
+        "scorer": case.scorer["type"],
+        "attempts": attempts,
+    }
+    if not result.ok:
+        row["error"] = f"{result.error_type}: {result.error or ''}".strip()[:300]
+        return row
+    if result.system_fingerprint:
+        state.fingerprints[result.system_fingerprint] += 1
+    row |= {
+        "output": result.text,
+        "latency_ms": round(result.e2e_s * 1000, 3) if result.e2e_s is not None else None,
+        "ttft_ms": round(result.ttft_s * 1000, 3) if result.ttft_s is not None else None,
+        "input_tokens": result.prompt_tokens,
+        "output_tokens": result.output_tokens,
+        "tokens_source": result.tokens_source,
+        "served_model": result.served_model,
+        "cost_usd": t.cost_usd(result.prompt_tokens, result.output_tokens),
+    }
+    if case.scorer["type"] == "judge":
+        async with judge_sem:
+            row |= await judge_case(state, case, result.text, s)
+    else:
+        verdict = score_case(case.scorer, result.text, case.expected)
+        row |= {"score": verdict.value, "detail": verdict.detail}
+    if row.get("score") is not None:
+        row["passed"] = row["score"] >= s.pass_threshold
+    return {k: v for k, v in row.items() if v is not None}
+
+
+async def judge_case(state: RunState, case: Case, answer: str, s: EvalSettings) -> dict[str, Any]:
+    assert state.judge is not None
+    assert state.judge_target is not None
+    rubric = case.scorer.get("rubric", s.rubric)
+    messages = judge_messages(case.messages, answer, case.expected, rubric)
+    cost = 0.0
+    priced = True
+    attempts = 0
+    problem = ""
+    for _ in range(s.judge_retries + 1):
+        reply, sent = await state.judge.ask(messages, s.judge_max_tokens)
+        attempts += sent
+        if not reply.ok:
+            return {
+                "unscored_reason": f"judge request failed: {reply.error_type}: {reply.error or ''}"[:300],
+                "judge_attempts": attempts,
+            }
+        c = state.judge_target.cost_usd(reply.prompt_tokens, reply.output_tokens)
+        priced = priced and c is not None
+        cost += c or 0.0
+        verdict = parse_verdict(reply.text)
+        if verdict.score is not None:
+            return {
+                "score": verdict.score,
+                "detail": verdict.reason[:500],
+                "judge_attempts": attempts,
+                "judge_cost_usd": cost if priced else None,
+            }
+        problem = verdict.reason
+        messages = [*messages, {"role": "assistant", "content": reply.text}, retry_message(problem)]
+    return {
+        "unscored_reason": f"judge reply unreadable after {s.judge_retries + 1} tries: {problem}"[:500],
+        "judge_attempts": attempts,
+        "judge_cost_usd": cost if priced else None,
+    }
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def report_line(done: int, total: int, label: str, errors: int, throttle: Throttle, started: float) -> str:
+    rate = done / max(time.monotonic() - started, 1e-9)
+    eta = (total - done) / rate if rate > 0 else float("inf")
+    extra = f", 429s {throttle.rate_limited}" if throttle.rate_limited else ""
+    return f"[{label}] {done}/{total} cases, {errors} failed{extra}" + (
+        f", ETA {eta:,.0f} s" if done < total and eta != float("inf") else ""
+    )
+
+
+async def run_target(
+    state: RunState,
+    cases: CaseSet,
+    s: EvalSettings,
+    progress: Progress,
+    judge_sem: asyncio.Semaphore,
+    log: Callable[[str], None],
+) -> None:
+    todo = [c for c in cases.cases if c.id not in state.results]
+    if len(todo) < len(cases.cases):
+        n = len(cases.cases)
+        log(f"[{state.target.label}] resuming: {n - len(todo)} of {n} cases done")
+    sem = asyncio.Semaphore(s.concurrency)
+    started = time.monotonic()
+    finished = 0
+    errors = 0
+    last_log = 0.0
+
+    async def one(case: Case) -> None:
+        nonlocal finished, errors, last_log
+        if state.fatal:
+            return
+        async with sem:
+            if state.fatal:
+                return
+            try:
+                row = await run_case(state, case, s, judge_sem)
+            except FatalEndpointError as exc:
+                state.fatal = str(exc)
+                return
+        progress.add(state.key, row)
+        state.results[case.id] = row
+        finished += 1
+        errors += "error" in row
+        now = time.monotonic()
+        if now - last_log > 2.0 or finished == len(todo):
+            last_log = now
+            log(
+                report_line(finished, len(todo), state.target.label, errors, state.endpoint.throttle, started)
+            )
+
+    await asyncio.gather(*(one(c) for c in todo))
+
+
+def build_record(state: RunState, cases: CaseSet, s: EvalSettings, env: Any) -> Any:
+    from gpu_bench import __version__
+    from planner.quality.stats import by_tag, summarize
+    from planner.records import CaseResult, QualityRecord
+
+    t = state.target
+    results = [CaseResult.model_validate(state.results[c.id]) for c in cases.cases]
+    kw = {"pass_threshold": s.pass_threshold, "confidence": s.confidence, "resamples": s.resamples}
+    served = Counter(r.served_model for r in results if r.served_model)
+    fingerprint = state.fingerprints.most_common(1)[0][0] if state.fingerprints else None
+    notes = []
+    if any(r.tokens_source not in (None, "usage") for r in results):
+        notes.append(
+            "some token counts are not the server's usage (counted from stream chunks): costs estimated"
+        )
+    if len(served) > 1:
+        notes.append(
+            "the endpoint reported several models: "
+            + ", ".join(f"{m} ({n})" for m, n in served.most_common())
+        )
+    judge = None
+    if state.judge is not None and state.judge_target is not None:
+        jt = state.judge_target
+        judge = {
+            "endpoint": public_endpoint(jt.endpoint),
+            "model": jt.model,
+            "rubric_sha256": rubric_sha256(s.rubric),
+            "price": jt.price,
+        }
+    now = dt.datetime.now(dt.UTC)
+    slug = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in t.model.lower()).strip("-")[:60]
+    return QualityRecord.model_validate(
+        {
+            "id": f"{slug}-{now:%Y%m%dT%H%M%S}-{state.key[:8]}",
+            "run_key": state.key,
+            "cases_file": cases.path.name,
+            "cases_sha256": cases.sha256,
+            "endpoint": public_endpoint(t.endpoint),
+            "model": t.model,
+            "served_model": served.most_common(1)[0][0] if served else None,
+            "system_fingerprint": fingerprint,
+            "hosting": t.hosting,
+            "catalog_model": t.catalog_model,
+            "quant": t.quant,
+            "price": t.price,
+            "judge": judge,
+            "max_tokens": s.max_tokens,
+            "temperature": 0.0,
+            "pass_threshold": s.pass_threshold,
+            "confidence": s.confidence,
+            "bootstrap_resamples": s.resamples,
+            "summary": summarize(results, **kw),
+            "by_tag": by_tag(results, **kw),
+            "results": [r.model_dump(exclude_none=True) for r in results],
+            "measured_at": now,
+            "env": env,
+            "gpu_bench_version": __version__,
+            "notes": "; ".join(notes) or None,
+        }
+    )
+
+
+async def evaluate(
+    cases: CaseSet,
+    targets: list[Target],
+    judge: Target | None,
+    s: EvalSettings,
+    out: Path,
+    force: bool = False,
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+) -> tuple[list[Any], list[str]]:
+    """Run every target; -> (the QualityRecords written now, messages of targets that stopped)."""
+    from gpu_bench.env import capture
+    from planner.records import Environment
+
+    if cases.needs_judge and judge is None:
+        n = sum(c.scorer["type"] == "judge" for c in cases.cases)
+        raise PlannerError(
+            f"{n} case(s) are scored by a judge: give --judge-endpoint and --judge-model "
+            "(or give those cases 'expected' and a scorer)"
+        )
+    progress = Progress(progress_path(out))
+    finished = finished_keys(out)
+    judge_ep = (
+        open_endpoint(judge.endpoint, judge.model, judge.api_key_env, s)
+        if judge and cases.needs_judge
+        else None
+    )
+    states = []
+    for t in targets:
+        key = run_key(cases, t, judge if cases.needs_judge else None, s)
+        if key in finished and not force:
+            log(
+                f"[{t.label}] already evaluated on these cases with these settings (in {out}); "
+                "--force runs it again"
+            )
+            continue
+        ep = open_endpoint(t.endpoint, t.model, t.api_key_env, s)
+        states.append(RunState(t, key, ep, judge_ep, judge if judge_ep else None, progress.done(key)))
+    judge_sem = asyncio.Semaphore(s.judge_concurrency)
+    env: Environment = capture()
+    written, stopped = [], []
+    try:
+        await asyncio.gather(*(run_target(st, cases, s, progress, judge_sem, log) for st in states))
+        for st in states:
+            if st.fatal:
+                stopped.append(st.fatal)
+                continue
+            record = build_record(st, cases, s, env)
+            append_jsonl(out, [record.model_dump(mode="json", exclude_none=True)])
+            progress.drop(st.key)
+            written.append(record)
+    finally:
+        for st in states:
+            await st.endpoint.client.aclose()
+        if judge_ep is not None:
+            await judge_ep.client.aclose()
+    return written, stopped

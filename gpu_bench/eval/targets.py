@@ -1,0 +1,154 @@
+"""Who is evaluated and at what price: endpoint + model + key variable + price spec -> a Target.
+
+Price specs (`--price`, one per `--model`, or none for `auto`):
+
+- `auto`: a model name that is a catalog model id is self-hosted (planner route sizes its
+  fleet); a name the API catalog knows (`gpt-4o-mini`, a dated version) is priced from it;
+  anything else is unpriced.
+- `PROVIDER/MODEL` or an API model name: that API catalog row.
+- `self-hosted:CATALOG_MODEL[:QUANT]`: a self-hosted open model (QUANT default bf16).
+- `IN/OUT`: given prices in USD per million input and output tokens, e.g. `0.15/0.60`.
+- `none`: no price.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from planner.errors import PlannerError
+
+_GIVEN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class Target:
+    endpoint: str  # base URL as given (may hold credentials: never stored, see public_endpoint)
+    model: str
+    api_key_env: str | None
+    hosting: str  # api | self-hosted | unknown
+    catalog_model: str | None
+    quant: str | None
+    price: dict[str, Any]  # PriceRef fields
+
+    @property
+    def label(self) -> str:
+        return self.model
+
+    def cost_usd(self, input_tokens: int | None, output_tokens: int | None) -> float | None:
+        p_in, p_out = self.price.get("input_usd_per_mtok"), self.price.get("output_usd_per_mtok")
+        if p_in is None or p_out is None or input_tokens is None or output_tokens is None:
+            return None
+        return (input_tokens * p_in + output_tokens * p_out) / 1e6
+
+
+def public_endpoint(url: str) -> str:
+    """The URL without user:password@ or a query string: what a record may keep."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def check_endpoint(url: str, what: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PlannerError(f"{what} {url!r} is not an http(s) URL; e.g. http://127.0.0.1:8000/v1")
+    return url.rstrip("/")
+
+
+def pair(values: tuple[str, ...], n: int, what: str, default: Any) -> list[Any]:
+    """Per-model values given once (for all), once per --model, or not at all."""
+    if not values:
+        return [default] * n
+    if len(values) == 1:
+        return list(values) * n
+    if len(values) != n:
+        raise PlannerError(
+            f"{len(values)} {what} for {n} --model: give one for all, or one per --model, in order"
+        )
+    return list(values)
+
+
+def resolve_targets(
+    catalog: Any,
+    endpoints: tuple[str, ...],
+    models: tuple[str, ...],
+    key_envs: tuple[str, ...],
+    prices: tuple[str, ...],
+) -> list[Target]:
+    if not models:
+        raise PlannerError("which model? give --model NAME (repeat it with --endpoint to compare models)")
+    eps = pair(endpoints, len(models), "--endpoint", "http://127.0.0.1:8000/v1")
+    keys = pair(key_envs, len(models), "--api-key-env", None)
+    specs = pair(prices, len(models), "--price", "auto")
+    out = []
+    for ep, model, key, spec in zip(eps, models, keys, specs, strict=True):
+        hosting, catalog_model, quant, price = resolve_price(catalog, model, spec)
+        out.append(Target(check_endpoint(ep, "--endpoint"), model, key, hosting, catalog_model, quant, price))
+    seen = set()
+    for t in out:
+        if (t.endpoint, t.model) in seen:
+            raise PlannerError(f"{t.model} at {t.endpoint} is given twice; give each --model once")
+        seen.add((t.endpoint, t.model))
+    return out
+
+
+def resolve_price(catalog: Any, model: str, spec: str) -> tuple[str, str | None, str | None, dict[str, Any]]:
+    """-> (hosting, catalog model, quant, PriceRef fields)."""
+    from planner.errors import UnknownIdError
+    from planner.vocab import QUANT_FORMATS
+
+    spec = spec.strip()
+    if spec == "none":
+        return "unknown", None, None, {"basis": "none"}
+    if m := _GIVEN.match(spec):
+        return (
+            "api",
+            None,
+            None,
+            {
+                "basis": "given",
+                "input_usd_per_mtok": float(m.group(1)),
+                "output_usd_per_mtok": float(m.group(2)),
+                "source": "--price",
+            },
+        )
+    if spec.startswith("self-hosted"):
+        _, _, rest = spec.partition(":")
+        catalog_id, _, quant = rest.partition(":")
+        catalog_id = catalog_id or model
+        quant = quant or "bf16"
+        catalog.model(catalog_id)  # unknown id: a clear error with close matches
+        if quant not in QUANT_FORMATS:
+            raise UnknownIdError("quantization format", quant, QUANT_FORMATS)
+        return "self-hosted", catalog_id, quant, {"basis": "self-hosted"}
+    if spec == "auto":
+        if model in catalog.models:
+            return "self-hosted", model, "bf16", {"basis": "self-hosted"}
+        try:
+            row = catalog.api_price(model)
+        except UnknownIdError:
+            return "unknown", None, None, {"basis": "none"}
+        return "api", row.open_model, None, _api_ref(row)
+    try:
+        row = catalog.api_price(spec)
+    except UnknownIdError as exc:
+        raise PlannerError(
+            f"--price {spec!r}: {exc} (or give auto, IN/OUT in $ per 1M tokens, self-hosted:MODEL, none)"
+        ) from None
+    return "api", row.open_model, None, _api_ref(row)
+
+
+def _api_ref(row: Any) -> dict[str, Any]:
+    return {
+        "basis": "catalog",
+        "api": f"{row.provider}/{row.model}",
+        "input_usd_per_mtok": row.input_usd_per_mtok,
+        "output_usd_per_mtok": row.output_usd_per_mtok,
+        "checked_at": row.checked_at,
+        "source": row.source,
+    }

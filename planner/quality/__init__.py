@@ -1,0 +1,1 @@
+"""Quality on the user's own cases (records written by gpu-bench eval) and routing economics."""

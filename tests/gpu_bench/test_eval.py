@@ -1,0 +1,417 @@
+"""gpu-bench eval: scorers on hand-made outputs, the judge's parser, case-file errors, and whole runs
+against a scripted server (exact answers, a malformed judge, a 429 storm, a kill and resume, a
+refused key). tests/gpu_bench/test_eval_serve.py runs it against a real `transformers serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gpu_bench.eval.judge import parse_verdict
+from gpu_bench.eval.scorers import check_scorer, score
+from tests.conftest import ROOT
+from tests.gpu_bench.conftest import gpu_bench
+from tests.gpu_bench.scripted_server import ScriptedServer
+
+# -- scorers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "output", "expected", "value"),
+    [
+        ({"type": "exact"}, "  Paris \n", "Paris", 1.0),
+        ({"type": "exact"}, "paris", "Paris", 0.0),
+        ({"type": "exact", "ignore_case": True}, "PARIS", "Paris", 1.0),
+        ({"type": "exact", "normalize_whitespace": True}, "New   York", "New York", 1.0),
+        ({"type": "exact"}, "42", 42, 1.0),
+        ({"type": "contains"}, "The capital is Paris.", "Paris", 1.0),
+        ({"type": "contains"}, "Paris and Rome", ["Paris", "Berlin", "Rome", "Oslo"], 0.5),
+        ({"type": "contains", "ignore_case": True}, "PARIS", ["paris"], 1.0),
+        ({"type": "regex"}, "order #A-1234 shipped", r"#[A-Z]-\d{4}", 1.0),
+        ({"type": "regex", "full": True}, "order #A-1234 shipped", r"#[A-Z]-\d{4}", 0.0),
+        ({"type": "regex", "ignore_case": True}, "YES", r"^yes$", 1.0),
+        ({"type": "json"}, '{"a": 1}', None, 1.0),
+        ({"type": "json"}, '```json\n{"a": 1}\n```', None, 1.0),
+        ({"type": "json"}, "{'a': 1}", None, 0.0),
+        ({"type": "json"}, '{"a": 1}', {"a": 1}, 1.0),
+        ({"type": "json"}, '{"a": 2}', {"a": 1}, 0.0),
+        ({"type": "json", "schema": {"type": "object", "required": ["city"]}}, '{"city": "Oslo"}', None, 1.0),
+        ({"type": "json", "schema": {"type": "object", "required": ["city"]}}, '{"town": "Oslo"}', None, 0.0),
+        ({"type": "numeric"}, "17 * 23 = 391", 391, 1.0),
+        ({"type": "numeric"}, "about 1,234.5 dollars", "1234.5", 1.0),
+        ({"type": "numeric"}, "3.14", 3.14159, 0.0),
+        ({"type": "numeric", "abs_tol": 0.01}, "pi is 3.14", 3.14159, 1.0),
+        ({"type": "numeric", "rel_tol": 0.05}, "the answer is 104", 100, 1.0),
+        ({"type": "numeric"}, "no digits here", 1, 0.0),
+    ],
+)
+def test_scorers(spec: dict, output: str, expected: object, value: float) -> None:
+    check_scorer(spec, expected)
+    assert score(spec, output, expected).value == value
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected", "message"),
+    [
+        ({"type": "exakt"}, "x", "did you mean 'exact'"),
+        ({"type": "exact"}, None, "needs 'expected'"),
+        ({"type": "regex"}, "(unclosed", "not a valid regular expression"),
+        ({"type": "numeric"}, "forty", "needs a number"),
+        ({"type": "numeric", "abs_tol": -1}, 1, "non-negative"),
+        ({"type": "json", "schema": {"type": "nonsense"}}, None, "not a valid JSON Schema"),
+        ({"type": "contains", "tolerance": 1}, "x", "has no option 'tolerance'"),
+    ],
+)
+def test_scorer_misuse_is_a_clear_error(spec: dict, expected: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_scorer(spec, expected)
+
+
+# -- the judge's replies ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "value"),
+    [
+        ('{"score": 0.8, "reason": "mostly right"}', 0.8),
+        ('Sure! ```json\n{"score": 1, "reason": "correct"}\n```', 1.0),
+        ('{"score": "0.25"}', 0.25),
+        ('{"rating": "7/10"}', 0.7),
+        ("Score: 0.6", 0.6),
+        ("score = 8/10 because ...", 0.8),
+        ("I'd give it 4 out of 5.", 0.8),
+        ("Overall 90%", 0.9),
+        ('{"score": 0.5} and again {"score": 0.5}', 0.5),
+    ],
+)
+def test_judge_replies_are_read_robustly(reply: str, value: float) -> None:
+    verdict = parse_verdict(reply)
+    assert verdict.score == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        ("The answer looks good to me.", "no score"),
+        ('{"score": 7}', "outside 0..1"),
+        ('{"score": "high"}', "not a number"),
+        ('{"score": 0.2} ... on reflection {"score": 0.9}', "several different scores"),
+        ("", "empty"),
+    ],
+)
+def test_unreadable_judge_replies_are_not_scores(reply: str, why: str) -> None:
+    verdict = parse_verdict(reply)
+    assert verdict.score is None
+    assert why in verdict.reason
+
+
+# -- case files ------------------------------------------------------------------------------
+
+
+def test_case_file_problems_are_listed_with_lines(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "a", "input": "hi", "expected": "x"}),
+                "{not json",
+                json.dumps({"id": "a", "input": "again", "expected": "y"}),
+                json.dumps({"input": "x", "expectd": "y"}),
+                json.dumps({"input": "x", "scorer": "regex", "expected": "("}),
+                json.dumps({"input": [], "expected": "y"}),
+            ]
+        )
+        + "\n"
+    )
+    result = gpu_bench("eval", str(cases), "--model", "m")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    err = result.stderr
+    assert f"{cases}:2: not JSON" in err
+    assert f"{cases}:3: id 'a' already used on line 1" in err
+    assert f"{cases}:4: unknown field 'expectd'; did you mean 'expected'?" in err
+    assert f"{cases}:5: 'expected' is not a valid regular expression" in err
+    assert f"{cases}:6: 'input' must be a prompt string" in err
+
+
+def test_judged_cases_need_a_judge(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"input": "Write a haiku"}) + "\n")
+    result = gpu_bench("eval", str(cases), "--model", "m", "--endpoint", "http://127.0.0.1:9/v1")
+    assert result.returncode == 2
+    assert "give --judge-endpoint and --judge-model" in result.stderr
+
+
+# -- whole runs against a scripted server ------------------------------------------------------
+
+ANSWERS = {
+    "Capital of France?": "Paris",
+    "Capital of Italy?": "Milan",  # wrong
+    "List two primes.": "2 and 3",
+    "Order id?": "It is #B-7788",
+    "Give the city as JSON.": '{"city": "Oslo"}',
+    "17 * 23?": "17 * 23 = 391",
+    "Explain TCP.": "TCP is a reliable ordered byte stream",
+    "Explain UDP.": "UDP is fast",
+}
+CASES = [
+    {"id": "fr", "input": "Capital of France?", "expected": "Paris", "tags": ["simple"]},
+    {"id": "it", "input": "Capital of Italy?", "expected": "Rome", "tags": ["simple"]},
+    {"id": "primes", "input": "List two primes.", "expected": ["2", "3", "5"], "scorer": "contains"},
+    {"id": "order", "input": "Order id?", "expected": r"#[A-Z]-\d{4}", "scorer": "regex"},
+    {
+        "id": "json",
+        "input": "Give the city as JSON.",
+        "scorer": {"type": "json", "schema": {"type": "object", "required": ["city"]}},
+    },
+    {"id": "math", "input": "17 * 23?", "expected": 391, "scorer": "numeric", "tags": ["complex"]},
+    {"id": "tcp", "input": "Explain TCP.", "scorer": "judge", "tags": ["complex"]},
+    {"id": "udp", "input": "Explain UDP.", "scorer": "judge", "tags": ["complex"]},
+]
+EXPECTED_SCORES = {"fr": 1.0, "it": 0.0, "primes": 2 / 3, "order": 1.0, "json": 1.0, "math": 1.0}
+
+
+def answer(model: str, messages: list[dict[str, str]]) -> str:
+    if model.startswith("judge"):
+        judged = messages[1]["content"]
+        retried = len(messages) > 2
+        if "TCP" in judged:
+            # malformed first, then a readable score when asked again
+            return '{"score": 0.9, "reason": "accurate"}' if retried else "Looks great to me!"
+        return "no idea, really"  # never readable: the case must end up unscored
+    return ANSWERS[messages[-1]["content"]]
+
+
+def write_cases(path: Path, cases: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(c) + "\n" for c in cases))
+    return path
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_run_scores_every_case_exactly(tmp_path: Path) -> None:
+    cases = write_cases(tmp_path / "cases.jsonl", CASES)
+    out = tmp_path / "quality" / "q.jsonl"
+    args = ["eval", str(cases), "--model", "small", "--price", "0.5/2", "--judge-model", "judge-1"]
+    args += ["--judge-price", "1/4", "--judge-retries", "1", "--out", str(out)]
+    with ScriptedServer(answer=answer) as server:
+        result = gpu_bench(*args, "--endpoint", server.url, "--format", "json")
+        sent = server.requests
+        # The same command again sends nothing: the record is there.
+        second = gpu_bench(*args, "--endpoint", server.url)
+        assert second.returncode == 0, second.stderr
+        assert server.requests == sent
+    assert "already evaluated" in second.stderr
+    assert result.returncode == 0, result.stderr[-3000:]
+    (rec,) = records(out)
+    from planner.records import QualityRecord
+
+    QualityRecord.model_validate(rec)  # strict: the file round-trips
+    by_id = {r["case_id"]: r for r in rec["results"]}
+    for case_id, value in EXPECTED_SCORES.items():
+        assert by_id[case_id]["score"] == pytest.approx(value), by_id[case_id]
+    # The judge: unreadable, asked again, then scored; and one never readable -> unscored, not 0.
+    assert by_id["tcp"]["score"] == 0.9
+    assert by_id["tcp"]["judge_attempts"] == 2
+    assert by_id["udp"].get("score") is None
+    assert "judge reply unreadable after 2 tries" in by_id["udp"]["unscored_reason"]
+    s = rec["summary"]
+    assert (s["cases"], s["scored"], s["unscored"], s["errors"]) == (8, 7, 1, 0)
+    scored = [*EXPECTED_SCORES.values(), 0.9]
+    assert s["mean_score"] == pytest.approx(sum(scored) / len(scored), abs=1e-6)
+    assert s["ci_low"] <= s["mean_score"] <= s["ci_high"]
+    assert s["pass_rate"] == pytest.approx(sum(v >= 0.7 for v in scored) / len(scored))
+    # Cost: the given prices times the usage the server reported, case by case.
+    for case in CASES:
+        r = by_id[case["id"]]
+        prompt_words = len(case["input"].split())
+        out_words = len(ANSWERS[case["input"]].split())
+        assert (r["input_tokens"], r["output_tokens"]) == (prompt_words, out_words)
+        assert r["tokens_source"] == "usage"
+        assert r["cost_usd"] == pytest.approx((prompt_words * 0.5 + out_words * 2) / 1e6, rel=1e-12)
+    assert by_id["tcp"]["judge_cost_usd"] > 0
+    assert s["cost_per_case_usd"] == pytest.approx(sum(by_id[c["id"]]["cost_usd"] for c in CASES) / 8)
+    # What the endpoint said it was: the pinned version.
+    assert rec["served_model"] == "scripted-2026-01-01"
+    assert rec["system_fingerprint"] == "fp_scripted"
+    assert rec["by_tag"]["simple"]["mean_score"] == 0.5
+    assert rec["by_tag"]["complex"]["cases"] == 3
+    # Natural answers: no ignore_eos/min_tokens, temperature 0.
+    body = next(b for b in server.bodies if b["model"] == "small")
+    assert "ignore_eos" not in body
+    assert "min_tokens" not in body
+    assert body["temperature"] == 0.0
+    payload = json.loads(result.stdout)
+    assert payload["models"][0]["mean_score"] == s["mean_score"]
+
+
+def test_catalog_prices_and_quality_per_dollar_ranking(tmp_path: Path) -> None:
+    from planner.catalog import Catalog
+    from tests.conftest import CATALOGS
+
+    row = Catalog([CATALOGS]).api_price("gpt-4o-mini")
+    cases = write_cases(tmp_path / "cases.jsonl", CASES[:6])
+    out = tmp_path / "q.jsonl"
+    with ScriptedServer(answer=answer) as server:
+        result = gpu_bench(
+            "eval", str(cases), "--endpoint", server.url,
+            "--model", "gpt-4o-mini", "--model", "llama-3.1-8b-instruct",
+            "--out", str(out), "--format", "json",
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    recs = {r["model"]: r for r in records(out)}
+    api = recs["gpt-4o-mini"]
+    assert api["hosting"] == "api"
+    assert api["price"]["basis"] == "catalog"
+    assert api["price"]["input_usd_per_mtok"] == row.input_usd_per_mtok
+    r0 = api["results"][0]
+    assert r0["cost_usd"] == pytest.approx(
+        (r0["input_tokens"] * row.input_usd_per_mtok + r0["output_tokens"] * row.output_usd_per_mtok) / 1e6
+    )
+    hosted = recs["llama-3.1-8b-instruct"]
+    assert hosted["hosting"] == "self-hosted"
+    assert hosted["catalog_model"] == "llama-3.1-8b-instruct"
+    assert "cost_usd" not in hosted["results"][0]  # sized by planner route, not per case
+    ranked = json.loads(result.stdout)["models"]
+    assert [m["model"] for m in ranked] == ["gpt-4o-mini", "llama-3.1-8b-instruct"]  # priced first
+    assert ranked[0]["score_per_usd"] == pytest.approx(
+        api["summary"]["mean_score"] / api["summary"]["cost_per_case_usd"]
+    )
+
+
+def test_a_429_storm_is_ridden_out(tmp_path: Path) -> None:
+    cases = write_cases(
+        tmp_path / "cases.jsonl",
+        [{**c, "id": f"{c['id']}-{i}"} for i in range(5) for c in CASES if c.get("scorer") != "judge"],
+    )
+    out = tmp_path / "q.jsonl"
+    with ScriptedServer(answer=answer, storm=12, limit=3, delay_s=0.05) as server:
+        result = gpu_bench(
+            "eval", str(cases), "--endpoint", server.url, "--model", "small", "--price", "none",
+            "--concurrency", "8", "--max-retries", "30", "--backoff-base", "0.01", "--out", str(out),
+        )  # fmt: skip
+        rejected = server.rejected
+        assert server.peak_active <= 3
+    assert result.returncode == 0, result.stderr[-3000:]
+    (rec,) = records(out)
+    assert rec["summary"]["errors"] == 0
+    assert rec["summary"]["cases"] == 30
+    assert rejected >= 12
+    assert sum(r["attempts"] - 1 for r in rec["results"]) == rejected  # every 429 was retried
+    assert "429s" in result.stderr
+
+
+def test_retries_run_out_and_the_case_is_recorded_failed(tmp_path: Path) -> None:
+    cases = write_cases(tmp_path / "cases.jsonl", CASES[:2])
+    out = tmp_path / "q.jsonl"
+    with ScriptedServer(answer=answer, storm=10**6, retry_after=None) as server:
+        result = gpu_bench(
+            "eval", str(cases), "--endpoint", server.url, "--model", "small", "--price", "none",
+            "--max-retries", "2", "--backoff-base", "0.01", "--out", str(out), "--format", "json",
+        )  # fmt: skip
+        assert server.requests == 6
+    assert result.returncode == 0, result.stderr[-3000:]
+    (rec,) = records(out)
+    assert rec["summary"]["errors"] == 2
+    assert rec["summary"]["scored"] == 0
+    assert "mean_score" not in rec["summary"]
+    assert all(r["error"].startswith("http_429") and r["attempts"] == 3 for r in rec["results"])
+
+
+def test_a_refused_key_stops_that_model_with_a_clear_error(tmp_path: Path) -> None:
+    cases = write_cases(tmp_path / "cases.jsonl", CASES[:2])
+    out = tmp_path / "q.jsonl"
+    with ScriptedServer(answer=answer) as server:
+        result = gpu_bench(
+            "eval", str(cases), "--endpoint", server.url, "--model", "unauthorized", "--model", "small",
+            "--price", "none", "--out", str(out),
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "http 401 (the key was refused)" in result.stderr
+    assert [r["model"] for r in records(out)] == ["small"]  # the other model still finished
+
+
+def test_an_unset_key_variable_is_named(tmp_path: Path) -> None:
+    cases = write_cases(tmp_path / "cases.jsonl", CASES[:1])
+    result = gpu_bench("eval", str(cases), "--model", "m", "--api-key-env", "NO_SUCH_KEY_VAR_FOR_TEST")
+    assert result.returncode == 2
+    assert "export NO_SUCH_KEY_VAR_FOR_TEST=" in result.stderr
+
+
+def test_a_killed_run_resumes_where_it_stopped(tmp_path: Path) -> None:
+    many = [{"id": f"c{i}", "input": "Capital of France?", "expected": "Paris"} for i in range(40)]
+    cases = write_cases(tmp_path / "cases.jsonl", many)
+    out = tmp_path / "q.jsonl"
+    progress = tmp_path / "q.jsonl.progress"
+    with ScriptedServer(answer=answer, delay_s=0.1) as server:
+        args = ["eval", str(cases), "--endpoint", server.url, "--model", "small", "--price", "none"]
+        args += ["--concurrency", "2", "--out", str(out)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gpu_bench.cli", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if progress.exists() and len(progress.read_text().splitlines()) >= 10:
+                break
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        done_before = len({json.loads(x)["case"]["case_id"] for x in progress.read_text().splitlines()})
+        assert 10 <= done_before < 40
+        assert not out.exists()
+        sent_before = server.requests
+        result = gpu_bench(*args)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert f"resuming: {done_before} of 40 cases done" in result.stderr
+        assert server.requests - sent_before == 40 - done_before
+    (rec,) = records(out)
+    assert [r["case_id"] for r in rec["results"]] == [f"c{i}" for i in range(40)]
+    assert rec["summary"]["mean_score"] == 1.0
+    assert not progress.exists()
+
+
+def test_the_quality_record_is_a_catalog_kind(tmp_path: Path, invoke) -> None:
+    cases = write_cases(tmp_path / "cases.jsonl", CASES[:2])
+    catalog = tmp_path / "cat"
+    out = catalog / "quality" / "support.jsonl"
+    with ScriptedServer(answer=answer) as server:
+        result = gpu_bench(
+            "eval",
+            str(cases),
+            "--endpoint",
+            server.url,
+            "--model",
+            "llama-3.1-8b-instruct",
+            "--out",
+            str(out),
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    listed = invoke("--catalog", str(catalog), "catalog", "validate")
+    assert listed.exit_code == 0, listed.output
+    from planner.catalog import Catalog
+    from tests.conftest import CATALOGS
+
+    for _ in range(2):  # validated from the file, then read back from the snapshot cache
+        (q,) = Catalog([CATALOGS, catalog]).quality
+        assert q.model == "llama-3.1-8b-instruct"
+        assert q.summary.mean_score == 0.5
+        assert q.by_tag["simple"].cases == 2
+        assert q.results[0].case_id == "fr"
+    listed = invoke("--catalog", str(catalog), "catalog", "list", "quality", "--format", "json")
+    assert json.loads(listed.output)[0]["model"] == "llama-3.1-8b-instruct"

@@ -1,0 +1,76 @@
+"""gpu-bench eval against a real server: `transformers serve` on a tiny random-weight model.
+
+Its answers are noise, so the scores are mostly 0; what is checked is that the pipeline is exact:
+each score is the scorer applied to the answer recorded, each cost is the given price times the
+usage the server reported, and a judge that cannot produce a score leaves cases unscored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gpu_bench.eval.scorers import score
+from tests.gpu_bench.conftest import gpu_bench
+from tests.gpu_bench.test_transformers_serve import free_port, tiny_model, transformers_cli
+
+pytestmark = pytest.mark.slow
+__all__ = ["tiny_model"]  # the fixture, imported for this module
+
+CASES = [
+    {"id": "exact", "input": "Say hello.", "expected": "hello", "tags": ["simple"]},
+    {"id": "contains", "input": "Name a colour.", "expected": ["red", "blue"], "scorer": "contains"},
+    {"id": "regex", "input": "Any word.", "expected": r"\w+", "scorer": "regex", "tags": ["simple"]},
+    {"id": "numeric", "input": "What is 2+2?", "expected": 4, "scorer": "numeric", "tags": ["complex"]},
+    {"id": "json", "input": "Reply in JSON.", "scorer": "json"},
+    {"id": "judged", "input": "Explain DNS in one line.", "scorer": "judge", "tags": ["complex"]},
+]
+
+
+def test_eval_against_transformers_serve(tmp_path: Path, tiny_model: Path) -> None:
+    pytest.importorskip("fastapi")
+    from gpu_bench.serving.launcher import ServerProcess
+
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text("".join(json.dumps(c) + "\n" for c in CASES))
+    out = tmp_path / "q.jsonl"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    command = f"{transformers_cli()} serve {tiny_model} --device cpu --port {port}"
+    with ServerProcess(command, url, tmp_path / "server.log", ready_timeout_s=300):
+        result = gpu_bench(
+            "eval", str(cases), "--endpoint", url, "--model", str(tiny_model), "--price", "2/8",
+            "--judge-model", str(tiny_model), "--judge-retries", "1", "--max-tokens", "8",
+            "--concurrency", "2", "--out", str(out), "--format", "json",
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    (rec,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rec["summary"]["errors"] == 0, rec["results"]
+    assert rec["served_model"]  # what the server said answered
+    by_id = {r["case_id"]: r for r in rec["results"]}
+    for case in CASES:
+        r = by_id[case["id"]]
+        assert r["tokens_source"] == "usage"
+        assert 0 < r["output_tokens"] <= 8
+        assert r["input_tokens"] > 0
+        assert r["cost_usd"] == pytest.approx(
+            (r["input_tokens"] * 2 + r["output_tokens"] * 8) / 1e6, rel=1e-12
+        )
+        assert r["latency_ms"] > 0
+        if case.get("scorer") != "judge":
+            spec = {"type": case.get("scorer", "exact")}
+            assert r["score"] == score(spec, r["output"], case.get("expected")).value
+    judged = by_id["judged"]
+    # A random model cannot write {"score": x}: unscored with its reply quoted, never a silent 0 or 1.
+    if judged.get("score") is None:
+        assert "judge reply unreadable after 2 tries" in judged["unscored_reason"]
+        assert judged["judge_attempts"] == 2
+        assert rec["summary"]["unscored"] == 1
+    else:  # noise that happens to read as a score is taken, and said so in the detail
+        assert 0 <= judged["score"] <= 1
+        assert judged["detail"]
+    s = rec["summary"]
+    assert s["cases"] == 6
+    assert s["scored"] + s["unscored"] == 6

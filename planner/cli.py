@@ -25,6 +25,7 @@ COMMANDS = {
     "validate": ("planner.commands.perf", "validate_cmd"),
     "catalog": ("planner.commands.catalog", "catalog"),
     "report": ("planner.commands.report", "report_cmd"),
+    "route": ("planner.commands.route", "route_cmd"),
 }
 """Each command's module is imported only when that command runs: `planner breakeven` never
 pays for the catalog commands' imports."""

@@ -100,8 +100,9 @@ def tag_rows(records: list[Any]) -> list[dict[str, Any]]:
 def eval_main(o: dict[str, Any]) -> None:
     from gpu_bench.eval.cases import read_cases
     from gpu_bench.eval.runner import EvalSettings, evaluate, progress_path
-    from gpu_bench.eval.targets import check_endpoint, resolve_price, resolve_targets
+    from gpu_bench.eval.targets import check_endpoint, resolve_targets
     from planner.catalog import Catalog
+    from planner.quality.pricing import resolve_price
 
     cases = read_cases(o["cases"], o["default_scorer"])
     catalog = Catalog.default(o["catalog"])

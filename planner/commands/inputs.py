@@ -59,25 +59,28 @@ WORKLOAD_OPTIONS = [
     ),
 ]
 
-CANDIDATE_OPTIONS = [
+MODEL_OPTIONS = [
     click.option(
         "--model",
         help="Self-hosted models, comma-separated catalog ids. "
         "[default: llama-3.1-8b-instruct,qwen3-32b,llama-3.3-70b-instruct]",
     ),
     click.option("--quant", help="Quantization formats, comma-separated. [default: bf16,fp8,awq-int4]"),
+    click.option(
+        "--api",
+        help="API models to compare, comma-separated ('provider/model' to pick a provider). "
+        "[default: gpt-4o-mini,gpt-4o,claude-3-haiku,gemini-2.0-flash, plus the "
+        "cheapest hosted API of each candidate open model]",
+    ),
+]
+
+FLEET_OPTIONS = [
     click.option("--gpu", help="Only these GPUs, comma-separated catalog ids. [default: all with an offer]"),
     click.option("--provider", help="Only these cloud providers (or 'owned'), comma-separated."),
     click.option(
         "--pricing",
         help="Pricing models: on_demand, spot, reserved_1y, reserved_3y, owned. "
         "[default: on_demand,reserved_1y,reserved_3y]",
-    ),
-    click.option(
-        "--api",
-        help="API models to compare, comma-separated ('provider/model' to pick a provider). "
-        "[default: gpt-4o-mini,gpt-4o,claude-3-haiku,gemini-2.0-flash, plus the "
-        "cheapest hosted API of each candidate open model]",
     ),
     click.option("--engine", help="Serving engine of the self-hosted fleet. [default: vllm]"),
     click.option(
@@ -110,6 +113,9 @@ CANDIDATE_OPTIONS = [
     click.option("--usd-per-kwh", type=float, help="Owned GPUs: electricity price. [default: 0.12]"),
     click.option("--pue", type=float, help="Owned GPUs: data-centre power overhead. [default: 1.3]"),
 ]
+"""Where and how a self-hosted fleet runs (route sizes its self-hosted tiers with these)."""
+
+CANDIDATE_OPTIONS = [*MODEL_OPTIONS[:2], *FLEET_OPTIONS[:3], MODEL_OPTIONS[2], *FLEET_OPTIONS[3:]]
 
 TCO_OPTIONS = [
     click.option("--horizon-months", type=int, help="Months to sum over. [default: 12]"),

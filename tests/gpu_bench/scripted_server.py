@@ -1,6 +1,6 @@
-"""A scripted OpenAI-style chat server for eval tests: answers chosen by the test, usage that
-says exactly how many tokens were "used", 429 storms with Retry-After, a concurrency limit that
-rejects the excess, and 401 for a bad key. Real servers (transformers serve) cover the rest.
+"""A scripted OpenAI-style chat server for eval tests: answers chosen by the test (streamed, or one
+JSON reply when not streaming), usage that says exactly how many tokens were "used", 429 storms
+with Retry-After, a concurrency limit that rejects the excess, and 401 for a bad key.
 
 Token counts are whitespace words: prompt_tokens = words of all messages, completion_tokens =
 words of the answer; each word is one streamed chunk.
@@ -50,6 +50,16 @@ class ScriptedServer(FakeServer):
                 await asyncio.sleep(self.delay_s)
             messages = request.get("messages") or [{"role": "user", "content": request.get("prompt", "")}]
             text = self.answer(model, messages)
+            usage = {"prompt_tokens": words(messages), "completion_tokens": len(text.split())}
+            if not request.get("stream"):
+                reply = {
+                    "object": "chat.completion",
+                    "model": self.served_as,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
+                    "usage": usage,
+                }
+                await self._send(writer, 200, json.dumps(reply).encode())
+                return True
             pieces = text.split(" ")
             writer.write(
                 b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -62,12 +72,8 @@ class ScriptedServer(FakeServer):
                     "choices": [{"index": 0, "delta": delta}],
                 }
                 await self._chunk(writer, f"data: {json.dumps(chunk)}\n\n")
-            usage = {
-                "model": self.served_as,
-                "choices": [],
-                "usage": {"prompt_tokens": words(messages), "completion_tokens": len(text.split())},
-            }
-            await self._chunk(writer, f"data: {json.dumps(usage)}\n\n")
+            last = {"model": self.served_as, "choices": [], "usage": usage}
+            await self._chunk(writer, f"data: {json.dumps(last)}\n\n")
             await self._chunk(writer, "data: [DONE]\n\n")
             await self._chunk(writer, "")
             return True
@@ -77,7 +83,7 @@ class ScriptedServer(FakeServer):
     async def _send(
         self, writer: asyncio.StreamWriter, status: int, body: bytes, retry_after: str | None = None
     ) -> None:
-        reason = {401: "Unauthorized", 429: "Too Many Requests"}[status]
+        reason = {200: "OK", 401: "Unauthorized", 429: "Too Many Requests"}[status]
         head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
         if retry_after is not None:
             head += f"retry-after: {retry_after}\r\n"

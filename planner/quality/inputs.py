@@ -1,0 +1,126 @@
+"""What planner route reads: quality records, the evaluated case file's texts, a traffic sample."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from planner.errors import PlannerError, UnknownIdError
+
+
+def read_quality_files(paths: tuple[Path, ...]) -> list[Any]:
+    from pydantic import ValidationError
+
+    from planner.records import QualityRecord
+
+    out = []
+    for path in paths:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise PlannerError(f"cannot read --quality {path}: {exc.strerror or exc}") from None
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append(QualityRecord.model_validate_json(line))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first.get("loc", ()))
+                raise PlannerError(
+                    f"{path}:{n}: not a QualityRecord ({where}: {first.get('msg')}); "
+                    "write it with gpu-bench eval"
+                ) from None
+    return out
+
+
+def pick(records: list[Any], name: str, cases_sha: str | None) -> Any:
+    found = [r for r in records if name in (r.model, r.id)]
+    if cases_sha is not None:
+        found = [r for r in found if r.cases_sha256 == cases_sha] or found
+    if not found:
+        raise UnknownIdError(
+            "evaluated model", name, {r.model for r in records}, "models in the quality records"
+        )
+    return max(found, key=lambda r: r.measured_at)
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    sha256: str
+    texts: dict[str, str]  # case id -> the user's words
+
+
+def read_case_texts(path: Path) -> CaseFile:
+    """Ids and prompt texts of a case file (as gpu-bench eval reads them: id default line-N)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PlannerError(f"cannot read --cases {path}: {exc.strerror or exc}") from None
+    texts = {}
+    for n, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            raise PlannerError(f"{path}:{n}: not JSON; check it with gpu-bench eval") from None
+        texts[str(obj.get("id", f"line-{n}"))] = _text(obj.get("input"))
+    return CaseFile(hashlib.sha256(data).hexdigest(), texts)
+
+
+def read_queries(path: Path) -> list[str]:
+    """A traffic sample: JSONL with `input` (or `text`/`prompt`/`messages`), or one query per line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise PlannerError(f"cannot read --queries {path}: {exc.strerror or exc}") from None
+    out = []
+    for line in lines:
+        if not line.strip():
+            continue
+        obj: Any = None
+        if line.lstrip().startswith("{"):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                obj = None
+        if isinstance(obj, dict):
+            value = next((obj[k] for k in ("input", "text", "prompt", "messages") if k in obj), None)
+            out.append(_text(value))
+        else:
+            out.append(line)
+    if not out:
+        raise PlannerError(f"--queries {path} holds no queries")
+    return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        users = [m.get("content", "") for m in value if isinstance(m, dict) and m.get("role") == "user"]
+        return (
+            users[-1] if users else " ".join(str(m.get("content", "")) for m in value if isinstance(m, dict))
+        )
+    return ""
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    mix = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            share = float(value)
+        except ValueError:
+            share = -1.0
+        if not sep or share < 0:
+            raise PlannerError(f"--mix {text!r}: expected CLASS=SHARE,..., e.g. simple=0.7,complex=0.3")
+        mix[name.strip()] = share
+    total = sum(mix.values())
+    if total <= 0:
+        raise PlannerError("--mix shares must not all be zero")
+    return {k: v / total for k, v in mix.items()}

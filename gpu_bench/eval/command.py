@@ -9,92 +9,8 @@ from typing import Any
 import click
 
 from planner.errors import PlannerError
-from planner.report.render import Column, render_rows, to_json
-
-SUMMARY_COLUMNS = [
-    Column("rank", "#"),
-    Column("model", "model"),
-    Column("hosting", "hosting"),
-    Column("served_model", "served as"),
-    Column("scored", "scored"),
-    Column("unscored", "unscored"),
-    Column("errors", "failed"),
-    Column("mean_score", "mean", ".3f"),
-    Column("ci", "95% CI"),
-    Column("pass_rate", "pass", ".0%"),
-    Column("latency_p50_ms", "p50 ms", ",.0f"),
-    Column("latency_p95_ms", "p95 ms", ",.0f"),
-    Column("cost_per_case_usd", "$/case", ".6f"),
-    Column("score_per_usd", "score/$", ",.0f"),
-    Column("price", "price"),
-]
-TAG_COLUMNS = [
-    Column("model", "model"),
-    Column("tag", "tag"),
-    Column("cases", "cases"),
-    Column("mean_score", "mean", ".3f"),
-    Column("ci", "95% CI"),
-    Column("pass_rate", "pass", ".0%"),
-    Column("cost_per_case_usd", "$/case", ".6f"),
-]
-
-
-def _ci(summary: dict[str, Any]) -> str | None:
-    if summary.get("ci_low") is None:
-        return None
-    return f"{summary['ci_low']:.3f}-{summary['ci_high']:.3f}"
-
-
-def _price_label(price: dict[str, Any]) -> str:
-    basis = price.get("basis")
-    if basis == "catalog":
-        return f"{price['api']} ({price.get('checked_at')})"
-    if basis == "given":
-        return f"given {price['input_usd_per_mtok']:g}/{price['output_usd_per_mtok']:g} $/1M"
-    if basis == "self-hosted":
-        return "self-hosted: planner route sizes it"
-    return "unpriced"
-
-
-def summary_rows(records: list[Any]) -> list[dict[str, Any]]:
-    """One row per model, ranked by quality per dollar (priced first), then by mean score."""
-    from planner.quality.stats import quality_per_dollar
-
-    rows = []
-    for r in records:
-        s = r.summary.model_dump()
-        rows.append(
-            {
-                "model": r.model,
-                "hosting": r.hosting,
-                "served_model": r.served_model,
-                **s,
-                "ci": _ci(s),
-                "score_per_usd": quality_per_dollar(s["mean_score"], s["cost_per_case_usd"]),
-                "price": _price_label(r.price.model_dump(mode="json")),
-                "pass_threshold": r.pass_threshold,
-                "record_id": r.id,
-            }
-        )
-    rows.sort(
-        key=lambda x: (
-            x["score_per_usd"] is None,
-            -(x["score_per_usd"] or 0.0),
-            -(x["mean_score"] or 0.0),
-        )
-    )
-    for i, row in enumerate(rows, start=1):
-        row["rank"] = i
-    return rows
-
-
-def tag_rows(records: list[Any]) -> list[dict[str, Any]]:
-    out = []
-    for r in records:
-        for tag, summary in r.by_tag.items():
-            s = summary.model_dump()
-            out.append({"model": r.model, "tag": tag, **s, "ci": _ci(s)})
-    return out
+from planner.report.quality import SUMMARY_COLUMNS, TAG_COLUMNS, summary_rows, tag_rows
+from planner.report.render import render_rows, to_json
 
 
 def eval_main(o: dict[str, Any]) -> None:
@@ -117,6 +33,12 @@ def eval_main(o: dict[str, Any]) -> None:
         hosting, catalog_model, quant, price = resolve_price(catalog, o["judge_model"], o["judge_price"])
         judge = Target(
             endpoint, o["judge_model"], o["judge_api_key_env"], hosting, catalog_model, quant, price
+        )
+    if cases.needs_judge and judge is None:
+        n = sum(c.scorer["type"] == "judge" for c in cases.cases)
+        raise PlannerError(
+            f"{n} case(s) are scored by a judge: give --judge-model (and --judge-endpoint if it is "
+            "elsewhere), or give those cases 'expected' and a scorer"
         )
     rubric = None
     if o["rubric"]:

@@ -57,16 +57,29 @@ def reproduce_command(ctx: click.Context, workload: Path | None) -> str:
     help="Directory for index.html, report.md, plots/, tables/, inputs/.",
 )
 @click.option("--title", help="Report title. [default: the workload's name]")
+@click.option(
+    "--quality",
+    "quality_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="QualityRecords (gpu-bench eval) for a quality section. [default: the catalog's quality/]",
+)
 @apply(WORKLOAD_OPTIONS)
 @apply(CANDIDATE_OPTIONS)
 @apply(TCO_OPTIONS)
 @click.pass_context
 def report_cmd(
-    ctx: click.Context, workload_arg: Path | None, out_dir: Path, title: str | None, **opts: Any
+    ctx: click.Context,
+    workload_arg: Path | None,
+    out_dir: Path,
+    title: str | None,
+    quality_files: tuple[Path, ...],
+    **opts: Any,
 ) -> None:
     """Write a capacity report for a workload: the recommendation and break-evens first, then cost
-    curves, fleets, performance, memory fit, sensitivity, TCO, size classes, and every assumption
-    with its source. One self-contained index.html, report.md, the plots and every table as CSV.
+    curves, fleets, performance, memory fit, sensitivity, TCO, size classes, quality on your cases
+    (when gpu-bench eval records exist), and every assumption with its source. One self-contained
+    index.html, report.md, the plots and every table as CSV.
 
     Example: planner report examples/workload.yaml --out report/
     """
@@ -105,6 +118,12 @@ def report_cmd(
         spec = read_workload_file(workload_arg or Path(opts["workload_file"]))
         name = title or (f"Capacity report: {spec.name}" if spec.name else name)
         description = spec.description or ""
+    if quality_files:
+        from planner.quality.inputs import read_quality_files
+
+        quality_records = read_quality_files(quality_files)
+    else:
+        quality_records = list(app.catalog.quality)
     data = build_report_data(
         app.catalog,
         PerfModel(app.catalog),
@@ -118,8 +137,9 @@ def report_cmd(
         reproduce_command(ctx, workload_arg),
         name,
         description,
+        quality_records,
     )
-    pngs = {key: fn(data) for key, fn in plot_module.PLOTS.items()}
+    pngs = {key: png for key, fn in plot_module.PLOTS.items() if (png := fn(data)) is not None}
     record = {k: (str(val) if isinstance(val, Path) else val) for k, val in inputs.values.items()}
     files = write_report(data, out_dir, pngs, record)
     click.echo(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,71 +22,6 @@ from planner.quality.inputs import (
 )
 
 # -- pricing ----------------------------------------------------------------------------------
-
-
-def make_pricer(app: AppContext, inputs: Inputs, tiers: dict[str, Any]):  # -> TierPricer
-    """(model, tokens/day) -> ($/month, how), for API tiers (catalog or given prices) and
-    self-hosted tiers (the cheapest fleet for that volume within the SLOs)."""
-    from types import SimpleNamespace
-
-    from planner.economics.capacity import candidates, cheapest_per_offer
-    from planner.economics.cost import api_cost
-    from planner.perf.model import PerfModel
-
-    catalog = app.catalog
-    perf: list[Any] = []
-    fleets: dict[tuple[str, str], list[Any]] = {}
-
-    def price(model: str, tokens_per_day: float) -> tuple[float, str]:
-        t = tiers[model]
-        w = inputs.workload.at_volume(tokens_per_day)
-        basis = t["price"].get("basis")
-        if basis == "catalog":
-            row = catalog.api_price(t["price"]["api"])
-            return api_cost(
-                row, w
-            ).usd_per_month, f"API {row.provider}/{row.model} (published {row.checked_at})"
-        if basis == "given":
-            p = t["price"]
-            row = SimpleNamespace(
-                input_usd_per_mtok=p["input_usd_per_mtok"],
-                output_usd_per_mtok=p["output_usd_per_mtok"],
-                cached_input_usd_per_mtok=None,
-                long_context_threshold_tokens=None,
-                long_context_input_usd_per_mtok=None,
-                long_context_output_usd_per_mtok=None,
-                batch_discount=None,
-            )
-            return api_cost(row, w).usd_per_month, (  # type: ignore[arg-type]
-                f"API at given ${p['input_usd_per_mtok']:g}/${p['output_usd_per_mtok']:g} per 1M"
-            )
-        if basis == "self-hosted" and t["catalog_model"]:
-            key = (t["catalog_model"], t["quant"] or "bf16")
-            if key not in fleets:
-                if not perf:
-                    perf.append(PerfModel(catalog))
-                f = replace(inputs.filters, models=(key[0],), quants=(key[1],))
-                cands, failing = candidates(catalog, perf[0], inputs.workload, f, inputs.policy)
-                if not cands:
-                    why = "; ".join(f"{g} TP{tp}: {r}" for _, _, g, tp, r in failing[:3]) or "nothing fits"
-                    raise PlannerError(
-                        f"self-hosted {key[0]} {key[1]} cannot meet the SLOs on the GPUs allowed ({why}); "
-                        "relax --slo-ttft-ms/--slo-tpot-ms or allow other --gpu"
-                    )
-                fleets[key] = cands
-            best = cheapest_per_offer(fleets[key], w, inputs.policy)[0]
-            c = best.candidate
-            how = (
-                f"self-hosted {c.model} {c.quant}: {best.gpus:g} x {c.gpu} on {c.provider} {c.instance} "
-                f"({c.pricing.replace('_', '-')}), ops ${best.ops_usd_per_month:,.0f}"
-            )
-            return best.usd_per_month, how
-        raise PlannerError(
-            f"{model} has no price: give --price {model}=IN/OUT ($ per 1M tokens), "
-            f"--price {model}=PROVIDER/MODEL or --price {model}=self-hosted:CATALOG_MODEL[:QUANT]"
-        )
-
-    return price
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -195,6 +130,7 @@ class Setup:
 
 def build(app: AppContext, inputs: Inputs, o: dict[str, Any]) -> Setup:
     from planner.quality import route as R
+    from planner.quality.pricing import tier_pricer
     from planner.quality.stats import DEFAULT_RESAMPLES
 
     records = read_quality_files(o["quality_files"]) if o["quality_files"] else list(app.catalog.quality)
@@ -309,8 +245,10 @@ def build(app: AppContext, inputs: Inputs, o: dict[str, Any]) -> Setup:
         setting = "; ".join(f"{c} -> {m}" for c, m in mapping.items())
     options = R.dedupe([R.baseline(small, template), R.baseline(large, template), *options])
     w = inputs.workload
-    R.evaluate(options, ev, w.tokens_per_day, w.requests_per_day, make_pricer(app, inputs, tiers), router,
-               first.confidence, DEFAULT_RESAMPLES)  # fmt: skip
+    pricer = tier_pricer(app.catalog, w, inputs.filters, inputs.policy, tiers)
+    R.evaluate(
+        options, ev, w.tokens_per_day, w.requests_per_day, pricer, router, first.confidence, DEFAULT_RESAMPLES
+    )
     return Setup(small, large, chosen, tiers, mode, setting, traffic_source, classes, options, router, notes)
 
 

@@ -14,6 +14,7 @@ per case) and planner route (`--price MODEL=SPEC` overrides).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from planner.errors import PlannerError
@@ -76,3 +77,67 @@ def _api_ref(row: Any) -> dict[str, Any]:
         "checked_at": row.checked_at,
         "source": row.source,
     }
+
+
+def tier_pricer(catalog: Any, workload: Any, filters: Any, policy: Any, tiers: dict[str, dict[str, Any]]):
+    """(model, tokens/day) -> ($/month, how), for API tiers (catalog or given prices) and
+    self-hosted tiers (the cheapest fleet for that volume within the SLOs)."""
+    from types import SimpleNamespace
+
+    from planner.economics.capacity import candidates, cheapest_per_offer
+    from planner.economics.cost import api_cost
+    from planner.perf.model import PerfModel
+
+    perf: list[Any] = []
+    fleets: dict[tuple[str, str], list[Any]] = {}
+
+    def price(model: str, tokens_per_day: float) -> tuple[float, str]:
+        t = tiers[model]
+        w = workload.at_volume(tokens_per_day)
+        basis = t["price"].get("basis")
+        if basis == "catalog":
+            row = catalog.api_price(t["price"]["api"])
+            return api_cost(
+                row, w
+            ).usd_per_month, f"API {row.provider}/{row.model} (published {row.checked_at})"
+        if basis == "given":
+            p = t["price"]
+            row = SimpleNamespace(
+                input_usd_per_mtok=p["input_usd_per_mtok"],
+                output_usd_per_mtok=p["output_usd_per_mtok"],
+                cached_input_usd_per_mtok=None,
+                long_context_threshold_tokens=None,
+                long_context_input_usd_per_mtok=None,
+                long_context_output_usd_per_mtok=None,
+                batch_discount=None,
+            )
+            return api_cost(row, w).usd_per_month, (  # type: ignore[arg-type]
+                f"API at given ${p['input_usd_per_mtok']:g}/${p['output_usd_per_mtok']:g} per 1M"
+            )
+        if basis == "self-hosted" and t["catalog_model"]:
+            key = (t["catalog_model"], t["quant"] or "bf16")
+            if key not in fleets:
+                if not perf:
+                    perf.append(PerfModel(catalog))
+                f = replace(filters, models=(key[0],), quants=(key[1],))
+                cands, failing = candidates(catalog, perf[0], workload, f, policy)
+                if not cands:
+                    why = "; ".join(f"{g} TP{tp}: {r}" for _, _, g, tp, r in failing[:3]) or "nothing fits"
+                    raise PlannerError(
+                        f"self-hosted {key[0]} {key[1]} cannot meet the SLOs on the GPUs allowed ({why}); "
+                        "relax --slo-ttft-ms/--slo-tpot-ms or allow other --gpu"
+                    )
+                fleets[key] = cands
+            best = cheapest_per_offer(fleets[key], w, policy)[0]
+            c = best.candidate
+            how = (
+                f"self-hosted {c.model} {c.quant}: {best.gpus:g} x {c.gpu} on {c.provider} {c.instance} "
+                f"({c.pricing.replace('_', '-')}), ops ${best.ops_usd_per_month:,.0f}"
+            )
+            return best.usd_per_month, how
+        raise PlannerError(
+            f"{model} has no price: give --price {model}=IN/OUT ($ per 1M tokens), "
+            f"--price {model}=PROVIDER/MODEL or --price {model}=self-hosted:CATALOG_MODEL[:QUANT]"
+        )
+
+    return price

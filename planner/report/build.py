@@ -21,6 +21,7 @@ from planner.perf.memory import smallest_fit
 from planner.perf.model import PerfModel
 from planner.perf.params import param_counts
 from planner.report.economics import breakeven_payload, breakeven_rows, plan_row, tornado_rows
+from planner.report.quality import quality_section
 
 CLASSES = (("small (up to 8B)", 0, 8.5e9), ("mid (8B-70B)", 8.5e9, 65e9), ("large (70B and up)", 65e9, 1e15))
 
@@ -67,6 +68,7 @@ class ReportData:
     switching: SwitchingCosts
     classes: list[dict[str, Any]]
     provenance: dict[str, Any]
+    quality: dict[str, Any] | None = None  # gpu-bench eval records: quality next to cost
 
     @property
     def vram_chart(self) -> list[dict[str, Any]]:
@@ -299,6 +301,7 @@ def build_report_data(
     command: str,
     name: str = "capacity report",
     description: str = "",
+    quality_records: list[Any] | None = None,
 ) -> ReportData:
     a = analyze(catalog, perf, workload, filters, policy, apis, include_hosted, with_sensitivity=True)
     v0 = workload.tokens_per_day
@@ -322,6 +325,9 @@ def build_report_data(
         switching=switching,
         classes=_classes(catalog, perf, a),
         provenance=_provenance(catalog, a),
+        quality=quality_section(catalog, workload, filters, policy, quality_records)
+        if quality_records
+        else None,
     )
 
 

@@ -141,28 +141,28 @@ def _sections(
         Column("one_time_usd", "one-time $", usd),
         Column("total_usd", f"total over {data.horizon_months} months", usd),
     ]
-    return [
+    sections = [
         (
-            "1. Recommendation",
+            "Recommendation",
             "\n".join(line.strip() for line in verdict_lines(a)),
             [("breakeven", breakeven_rows(a), BREAKEVEN_COLUMNS)],
             None,
         ),
         (
-            "2. Cost vs daily volume",
+            "Cost vs daily volume",
             "APIs bill linearly; a self-hosted fleet is a staircase of whole instances on top of "
             "its operations cost. Dots mark where self-hosting stays cheaper from (the last crossing).",
             [],
             "cost-vs-volume",
         ),
         (
-            "3. The fleet per option at the target volume",
+            "The fleet per option at the target volume",
             f"At {format_count(a.workload.tokens_per_day)} tokens/day, sized for the busiest hour.",
             [("fleet", data.fleet, FLEET_COLUMNS)],
             None,
         ),
         (
-            "4. Throughput and latency vs concurrency",
+            "Throughput and latency vs concurrency",
             "The performance model's curve per GPU (band: its error), with "
             "measured points where the catalog has them. "
             + "; ".join(f"{x.gpu}: {x.basis}" for x in data.perf),
@@ -170,20 +170,20 @@ def _sections(
             "performance",
         ),
         (
-            "5. Memory fit",
+            "Memory fit",
             "Weights, activations and CUDA overheads, the KV cache pool, and what "
             "gpu_memory_utilization holds back, per GPU.",
             [("vram", data.vram, VRAM_COLUMNS)],
             "vram",
         ),
         (
-            "6. Sensitivity",
+            "Sensitivity",
             "The break-even when one input changes and the rest stay.",
             [("sensitivity", data.tornado, TORNADO_COLUMNS)],
             "sensitivity",
         ),
         (
-            "7. Total cost of ownership",
+            "Total cost of ownership",
             f"Cumulative cost with {a.workload.growth_per_month:.0%} monthly growth; switching "
             f"costs {usd(data.switching.one_time_usd)} once, monitoring "
             f"{usd(data.switching.monitoring_usd_per_month)}/month. Payback vs the cheapest API: {payback}.",
@@ -191,14 +191,14 @@ def _sections(
             "tco",
         ),
         (
-            "8. The size classes, recomputed",
+            "The size classes, recomputed",
             "Small, mid and large models: the cheapest way to self-host each class at "
             "this volume, from the same catalogs.",
             [("classes", data.classes, CLASS_COLUMNS)],
             None,
         ),
         (
-            "9. Assumptions and provenance",
+            "Assumptions and provenance",
             "\n".join(f"- {line}" for line in assumption_lines(a))
             + "\nSoftware: "
             + ", ".join(f"{k} {v}" for k, v in p["versions"].items()),
@@ -210,6 +210,28 @@ def _sections(
             None,
         ),
     ]
+    if data.quality:
+        sections.insert(-1, _quality_section(data))
+    return [(f"{i}. {title}", *rest) for i, (title, *rest) in enumerate(sections, start=1)]
+
+
+def _quality_section(data: ReportData) -> tuple[str, str, list, str | None]:
+    from planner.report.quality import QUALITY_COST_COLUMNS, TAG_COLUMNS
+
+    q = data.quality
+    assert q is not None
+    w = data.analysis.workload
+    intro = (
+        "Measured with gpu-bench eval on your own cases: the mean score with its bootstrap interval, "
+        f"next to what each model costs for {format_count(w.tokens_per_day)} tokens/day (an API at its "
+        "published or given price; a self-hosted model as its cheapest fleet within the SLOs). Scores "
+        "from different case files are not comparable. Whether routing easy queries to a small model "
+        "pays: planner route."
+    )
+    tables = [("quality", q["models"], QUALITY_COST_COLUMNS)]
+    if q["tags"]:
+        tables.append(("quality_by_tag", q["tags"], TAG_COLUMNS))
+    return ("Quality on your cases", intro, tables, "quality-vs-cost")
 
 
 def write_report(data: ReportData, out: Path, plots: dict[str, bytes], inputs: dict[str, Any]) -> list[Path]:

@@ -210,10 +210,41 @@ def tco(data: ReportData) -> bytes:
     return _png(fig)
 
 
+def quality_vs_cost(data: ReportData) -> bytes | None:
+    """Mean score (with its interval) against the monthly cost at the workload's volume."""
+    if not data.quality:
+        return None
+    rows = [r for r in data.quality["models"] if r.get("mean_score") is not None]
+    priced = [r for r in rows if r.get("usd_per_month") is not None]
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for i, r in enumerate(priced):
+        lo, hi = r.get("ci_low"), r.get("ci_high")
+        err = [[r["mean_score"] - lo], [hi - r["mean_score"]]] if lo is not None else None
+        ax.errorbar([r["usd_per_month"]], [r["mean_score"]], yerr=err, fmt="o", capsize=4,
+                    color=COLORS[i % len(COLORS)], label=_text(f"{r['model']} ({r['hosting']})"))  # fmt: skip
+        ax.annotate(_text(r["model"]), (r["usd_per_month"], r["mean_score"]), xytext=(5, 4),
+                    textcoords="offset points", fontsize=8)  # fmt: skip
+    if priced:
+        ax.set_xscale("log")
+        ax.margins(x=0.25)
+        ax.legend(fontsize=7)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(f"$ per month at {format_count(data.analysis.workload.tokens_per_day)} tokens/day")
+    ax.set_ylabel("mean score on your cases")
+    ax.set_title("Quality vs cost (bars: bootstrap interval)")
+    unpriced = [r["model"] for r in rows if r.get("usd_per_month") is None]
+    if unpriced:
+        ax.text(0.01, 0.02, _text("not priced: " + ", ".join(unpriced)), transform=ax.transAxes, fontsize=7)
+    return _png(fig)
+
+
 PLOTS = {
     "cost-vs-volume": cost_vs_volume,
     "performance": performance,
     "vram": vram,
     "sensitivity": tornado,
     "tco": tco,
+    "quality-vs-cost": quality_vs_cost,
 }
+"""Plot name -> function of the report's data; a function may return None (nothing to show)."""

@@ -146,7 +146,7 @@ def test_judged_cases_need_a_judge(tmp_path: Path) -> None:
     cases.write_text(json.dumps({"input": "Write a haiku"}) + "\n")
     result = gpu_bench("eval", str(cases), "--model", "m", "--endpoint", "http://127.0.0.1:9/v1")
     assert result.returncode == 2
-    assert "give --judge-endpoint and --judge-model" in result.stderr
+    assert "scored by a judge: give --judge-model" in result.stderr
 
 
 # -- whole runs against a scripted server ------------------------------------------------------
@@ -415,3 +415,21 @@ def test_the_quality_record_is_a_catalog_kind(tmp_path: Path, invoke) -> None:
         assert q.results[0].case_id == "fr"
     listed = invoke("--catalog", str(catalog), "catalog", "list", "quality", "--format", "json")
     assert json.loads(listed.output)[0]["model"] == "llama-3.1-8b-instruct"
+
+
+def test_the_example_cases_and_rules_are_valid() -> None:
+    from gpu_bench.eval.cases import read_cases
+    from planner.quality.rules import load
+
+    cases = read_cases(ROOT / "examples" / "eval-cases.jsonl")
+    assert {c.scorer["type"] for c in cases.cases} == {
+        "contains",
+        "exact",
+        "regex",
+        "json",
+        "numeric",
+        "judge",
+    }
+    rules = load(ROOT / "examples" / "route-rules.yaml")
+    for case in cases.cases:  # the example rules agree with the example tags
+        assert rules.label(case.prompt_text) == case.tags[0], case.id

@@ -138,3 +138,28 @@ def test_report_bad_input(invoke, tmp_path: Path) -> None:
     result = invoke("report", "--out", str(tmp_path / "x"))
     assert result.exit_code == 2
     assert "give --tokens-per-day" in result.stderr
+
+
+def test_quality_section_when_records_exist(invoke, tmp_path: Path) -> None:
+    from tests.planner.test_route import LARGE_LAT, LARGE_PRICE, LARGE_SCORES, record, write_cases
+
+    _, sha = write_cases(tmp_path)
+    catalog = tmp_path / "cat"
+    (catalog / "quality").mkdir(parents=True)
+    rec = record("large", LARGE_SCORES, LARGE_LAT, sha, LARGE_PRICE)
+    (catalog / "quality" / "q.jsonl").write_text(rec.model_dump_json(exclude_none=True) + "\n")
+    out = tmp_path / "report"
+    result = invoke("--catalog", str(catalog), "report", "--tokens-per-day", "10M", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    md = (out / "report.md").read_text()
+    assert "## 9. Quality on your cases" in md
+    assert "## 10. Assumptions and provenance" in md
+    assert (out / "plots" / "quality-vs-cost.png").read_bytes().startswith(b"\x89PNG")
+    (row,) = list(csv.DictReader((out / "tables" / "quality.csv").open()))
+    assert row["model"] == "large"
+    assert float(row["mean_score"]) == pytest.approx(sum(LARGE_SCORES) / 5)
+    month = 10e6 * 365 / 12  # 1500 in + 300 out per request, at 2.5 and 10 $/1M
+    assert float(row["usd_per_month"]) == pytest.approx(month * (1500 / 1800 * 2.5 + 300 / 1800 * 10) / 1e6)
+    page = (out / "index.html").read_text()
+    assert "9. Quality on your cases" in page
+    assert page.count("data:image/png;base64,") == 6  # the quality plot embedded too

@@ -68,14 +68,36 @@ def always_on_crossings(
 _VERDICTS: tuple[Verdict, ...] = ("never", "within-smallest-fleet", "breaks-even")
 
 
+def always_on_crossing(d: float, u: float, f: float, m0: float, a: float) -> tuple[float, float, int] | None:
+    """always_on_crossings for one option and one API, in plain floats (the command-line path: a
+    report computes ~1000 of these, and numpy's per-call overhead would be most of the time).
+    None when never; else (last, first, code). tests/planner/test_economics.py checks both agree."""
+    margin = a * d - u
+    if margin <= 0:
+        return None
+    last_bad = math.ceil((f + u) / margin) - 1
+    last = (f + (last_bad + 1) * u) / a if last_bad >= m0 else (f + m0 * u) / a
+    first = (f + m0 * u) / a
+    if first > m0 * d:
+        j = max(m0, math.ceil(f / margin) - 1)
+        first = max(j * d, (f + (j + 1) * u) / a)
+    first = min(first, last)
+    return last, first, 1 if last <= m0 * d else 2
+
+
 def _always_on(p: FleetParams, peak: float, api_usd_per_token_day: float) -> Crossing:
     d = float(p.tokens_per_day_per_instance) / peak
-    last, first, code = always_on_crossings(
-        d, p.instance_usd_per_month, p.fixed_usd_per_month, p.min_instances, api_usd_per_token_day
+    got = always_on_crossing(
+        d,
+        float(p.instance_usd_per_month),
+        float(p.fixed_usd_per_month),
+        float(p.min_instances),
+        float(api_usd_per_token_day),
     )
-    if int(code) == 0:
+    if got is None:
         return Crossing(None, None, "never")
-    return Crossing(float(last), float(first), _VERDICTS[int(code)])
+    last, first, code = got
+    return Crossing(last, first, _VERDICTS[code])
 
 
 def _numeric(cost, api_usd_per_token_day: float) -> Crossing:

@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from planner.catalog import Catalog
-from planner.economics.breakeven import _numeric, always_on_crossings
+from planner.economics.breakeven import _numeric, always_on_crossing, always_on_crossings
 from planner.economics.cost import (
     FleetParams,
     OwnedHardware,
@@ -110,6 +110,23 @@ def test_breakeven_is_the_last_crossing(p: FleetParams, peak: float, api_usd_per
     assert gap(np.array([last * (1 - 1e-6)]))[0] > 0
     assert first <= last
     assert gap(np.array([first * (1 + 1e-9)]))[0] <= 1e-6 * max(1.0, a * first)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fleets, st.floats(1, 4), st.floats(1e-9, 1e-4))
+def test_the_scalar_crossing_is_the_array_one(p: FleetParams, peak: float, api_usd_per_token: float) -> None:
+    a = api_usd_per_token * DAYS_PER_MONTH
+    args = (p.tokens_per_day_per_instance / peak, p.instance_usd_per_month, p.fixed_usd_per_month,
+            p.min_instances, a)  # fmt: skip
+    last, first, code = always_on_crossings(*args)
+    got = always_on_crossing(*(float(x) for x in args))
+    if int(code) == 0:
+        assert got is None
+        return
+    assert got is not None
+    assert got[2] == int(code)
+    assert got[0] == pytest.approx(float(last), rel=1e-12)
+    assert got[1] == pytest.approx(float(first), rel=1e-12)
 
 
 def test_breakeven_by_hand() -> None:

@@ -383,111 +383,13 @@ def serve_cmd(**o: Any) -> None:
     serve_main(o)
 
 
-@main.command("eval")
-@click.argument("cases", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--endpoint",
-    multiple=True,
-    help="Base URL of an OpenAI-compatible API; one for all models or one per --model, in order. "
-    "[default: http://127.0.0.1:8000/v1]",
-)
-@click.option("--model", multiple=True, required=True, help="Model name at the endpoint (repeatable).")
-@click.option(
-    "--api-key-env",
-    multiple=True,
-    help="Environment variable holding an endpoint's API key (never stored); one for all or one per --model.",
-)
-@click.option(
-    "--price",
-    multiple=True,
-    help="Per --model: auto, PROVIDER/MODEL (API catalog), IN/OUT ($ per 1M tokens), "
-    "self-hosted:CATALOG_MODEL[:QUANT] or none. [default: auto]",
-)
-@click.option("--judge-endpoint", help="The judge's base URL. [default: the first --endpoint]")
-@click.option("--judge-model", help="The judge's model name (needed by cases scored with 'judge').")
-@click.option("--judge-api-key-env", help="Environment variable holding the judge's API key.")
-@click.option("--judge-price", default="auto", show_default=True, help="The judge's price, as --price.")
-@click.option(
-    "--rubric",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A file with the judge's rubric (cases may carry their own). [default: correctness vs reference]",
-)
-@click.option(
-    "--judge-retries",
-    type=click.IntRange(0),
-    default=2,
-    show_default=True,
-    help="Times an unreadable judge reply is asked again before the case is recorded unscored.",
-)
-@click.option(
-    "--default-scorer",
-    type=click.Choice(["exact", "contains", "regex", "json", "numeric", "judge"]),
-    help="For cases without a scorer. [default: exact with 'expected', else judge]",
-)
-@click.option("--max-tokens", type=click.IntRange(1), default=512, show_default=True, help="Per answer.")
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1),
-    default=4,
-    show_default=True,
-    help="Requests in flight per model.",
-)
-@click.option("--judge-concurrency", type=click.IntRange(1), default=4, show_default=True)
-@click.option(
-    "--max-rps", type=click.FloatRange(min=0, min_open=True), help="At most this many requests/s per model."
-)
-@click.option(
-    "--max-retries",
-    type=click.IntRange(0),
-    default=6,
-    show_default=True,
-    help="Retries after 429, 5xx, timeouts and dropped connections (with backoff).",
-)
-@click.option(
-    "--backoff-base",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="Seconds before the first retry when the server gives no Retry-After; doubles, capped at 60.",
-)
-@click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True, help="Per request.")
-@click.option(
-    "--pass-threshold", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Score that passes."
-)
-@click.option(
-    "--confidence",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=0.95,
-    show_default=True,
-    help="Of the bootstrap interval.",
-)
-@click.option("--bootstrap", type=click.IntRange(100), default=2000, show_default=True, help="Resamples.")
-@click.option(
-    "--catalog",
-    multiple=True,
-    help="Extra catalog directory for prices (layered over the bundled one; repeatable).",
-)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="JSONL to append one QualityRecord per model to; put it in a catalog's quality/ folder "
-    "for planner route. [default: ./gpu-bench-eval.jsonl]",
-)
-@click.option("--force", is_flag=True, help="Evaluate again models already in --out with these settings.")
-@format_option
-def eval_cmd(**o: Any) -> None:
-    """Score models on your own cases (JSONL: input, expected, scorer, tags): exact, contains,
-    regex, JSON/JSON Schema, numeric tolerance or an LLM judge. Per model: mean score with a
-    bootstrap interval, pass rate, latency, cost per case, ranked by quality per dollar.
+def _register_eval() -> None:
+    from gpu_bench.eval.command import eval_cmd  # its options are many; its work is imported lazily
 
-    Example: gpu-bench eval cases.jsonl --endpoint http://127.0.0.1:8000/v1 --model
-    llama-3.1-8b-instruct --endpoint https://api.openai.com/v1 --model gpt-4o-mini
-    --api-key-env '' --api-key-env OPENAI_API_KEY --out quality/support.jsonl
-    """
-    from gpu_bench.eval.command import eval_main
+    main.add_command(eval_cmd)
 
-    o["api_key_env"] = tuple(v or None for v in o["api_key_env"])
-    eval_main(o)
+
+_register_eval()
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import PlannerError, close_matches
+from planner.quality.inputs import case_id, prompt_text
 
 CASE_FIELDS = ("id", "input", "expected", "scorer", "tags", "max_tokens", "rubric", "metadata")
 
@@ -39,9 +40,8 @@ class Case:
 
     @property
     def prompt_text(self) -> str:
-        """The user's words (last user message): what a router classifies and a judge reads."""
-        users = [m["content"] for m in self.messages if m.get("role") == "user"]
-        return users[-1] if users else self.messages[-1]["content"]
+        """The user's words (last user message): what a router classifies."""
+        return prompt_text(self.messages)
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,9 @@ def _case(obj: dict[str, Any], lineno: int, default_scorer: str | None) -> Case:
             messages.append({"role": m["role"], "content": m["content"]})
     else:
         raise ValueError("'input' must be a prompt string or a non-empty list of chat messages")
-    case_id = obj.get("id", f"line-{lineno}")
-    if not isinstance(case_id, str | int) or isinstance(case_id, bool) or not str(case_id).strip():
-        raise ValueError(f"'id' must be a non-empty string, got {case_id!r}")
+    raw_id = obj.get("id", "line")
+    if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or not str(raw_id).strip():
+        raise ValueError(f"'id' must be a non-empty string, got {raw_id!r}")
     tags = obj.get("tags", [])
     if isinstance(tags, str):
         tags = [tags]
@@ -149,7 +149,7 @@ def _case(obj: dict[str, Any], lineno: int, default_scorer: str | None) -> Case:
             raise ValueError("'rubric' must be a string")
         scorer.setdefault("rubric", obj["rubric"])
     return Case(
-        id=str(case_id),
+        id=case_id(obj, lineno),
         messages=messages,
         expected=obj.get("expected"),
         scorer=scorer,

@@ -29,7 +29,8 @@ from gpu_bench.eval.cases import Case, CaseSet
 from gpu_bench.eval.judge import DEFAULT_RUBRIC, judge_messages, parse_verdict, retry_message, rubric_sha256
 from gpu_bench.eval.scorers import score as score_case
 from gpu_bench.eval.targets import Target, public_endpoint
-from planner.catalog.files import append_jsonl, atomic_write_text
+from gpu_bench.store import RecordStore
+from planner.catalog.files import atomic_write_text
 from planner.errors import PlannerError
 
 RETRYABLE = {
@@ -167,10 +168,11 @@ class Progress:
 
     def __init__(self, path: Path):
         self.path = path
+        self.store = RecordStore(path)  # a line torn by a crash is skipped: that case runs again
 
     def done(self, key: str) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
-        for row in self._rows():
+        for row in self.store.rows():
             if row.get("run") == key and isinstance(row.get("case"), dict):
                 case = row["case"]
                 if case.get("error") is None:  # failed requests are tried again on resume
@@ -178,27 +180,14 @@ class Progress:
         return out
 
     def add(self, key: str, case: dict[str, Any]) -> None:
-        append_jsonl(self.path, [{"run": key, "case": case}])
+        self.store.append({"run": key, "case": case})
 
     def drop(self, key: str) -> None:
-        rest = [r for r in self._rows() if r.get("run") != key]
+        rest = [r for r in self.store.rows() if r.get("run") != key]
         if rest:
             atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rest))
         elif self.path.exists():
             self.path.unlink()
-
-    def _rows(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        rows = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line torn by a crash: that case runs again
-            if isinstance(row, dict):
-                rows.append(row)
-        return rows
 
 
 def progress_path(out: Path) -> Path:
@@ -206,16 +195,7 @@ def progress_path(out: Path) -> Path:
 
 
 def finished_keys(out: Path) -> set[str]:
-    keys = set()
-    if out.exists():
-        for line in out.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and row.get("run_key"):
-                keys.add(row["run_key"])
-    return keys
+    return {row["run_key"] for row in RecordStore(out).rows() if row.get("run_key")}
 
 
 # -- one case -----------------------------------------------------------------------------------
@@ -472,7 +452,7 @@ async def evaluate(
                 stopped.append(st.fatal)
                 continue
             record = build_record(st, cases, s, env)
-            append_jsonl(out, [record.model_dump(mode="json", exclude_none=True)])
+            RecordStore(out).append(record)
             progress.drop(st.key)
             written.append(record)
     finally:

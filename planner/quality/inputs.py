@@ -68,7 +68,7 @@ def read_case_texts(path: Path) -> CaseFile:
             obj = json.loads(line)
         except json.JSONDecodeError:
             raise PlannerError(f"{path}:{n}: not JSON; check it with gpu-bench eval") from None
-        texts[str(obj.get("id", f"line-{n}"))] = _text(obj.get("input"))
+        texts[case_id(obj, n)] = prompt_text(obj.get("input"))
     return CaseFile(hashlib.sha256(data).hexdigest(), texts)
 
 
@@ -90,7 +90,7 @@ def read_queries(path: Path) -> list[str]:
                 obj = None
         if isinstance(obj, dict):
             value = next((obj[k] for k in ("input", "text", "prompt", "messages") if k in obj), None)
-            out.append(_text(value))
+            out.append(prompt_text(value))
         else:
             out.append(line)
     if not out:
@@ -98,7 +98,13 @@ def read_queries(path: Path) -> list[str]:
     return out
 
 
-def _text(value: Any) -> str:
+def case_id(obj: dict[str, Any], lineno: int) -> str:
+    """A case's id: its own, or `line-N` (what gpu-bench eval records and planner route matches)."""
+    return str(obj.get("id", f"line-{lineno}"))
+
+
+def prompt_text(value: Any) -> str:
+    """The user's words of an input: the prompt, or the last user message of a chat."""
     if isinstance(value, str):
         return value
     if isinstance(value, list):

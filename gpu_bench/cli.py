@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from gpu_bench import __version__
+from gpu_bench.requirements import require_engines
 from planner.commands.common import PlannerGroup, format_option
 from planner.report.render import Column, render_mapping, render_rows, to_json
 
@@ -181,6 +182,7 @@ def run_cmd(**opts: Any) -> None:
     for c in configs:
         check(c)
     _check_model(base)
+    require_engines(configs, "gpu-bench run")
     store = RecordStore(opts["out"] or _default_out())
     runner = Runner(store, _workdir(opts["workdir"]), timeout_s=opts["timeout_s"])
     runner.run(configs, resume=not opts["no_resume"])
@@ -259,6 +261,7 @@ def sweep_cmd(
             )
         click.echo(f"{len(configs)} configurations -> {target}")
         return
+    require_engines(configs, "gpu-bench sweep")
     store = RecordStore(target)
     runnable = []
     done = store.done(retry_failed)

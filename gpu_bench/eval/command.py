@@ -19,6 +19,10 @@ from planner.report.render import render_rows, to_json
 def eval_main(o: dict[str, Any]) -> None:
     import asyncio
 
+    from gpu_bench.requirements import SERVE, require
+
+    require(SERVE, "serve", "gpu-bench eval")
+
     from gpu_bench.eval.cases import read_cases
     from gpu_bench.eval.runner import EvalSettings, evaluate, progress_path
     from gpu_bench.eval.targets import check_endpoint, resolve_targets

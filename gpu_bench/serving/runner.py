@@ -76,6 +76,9 @@ def _catalog_model(o: dict[str, Any]) -> str:
 
 
 def serve_main(o: dict[str, Any]) -> None:
+    from gpu_bench.requirements import SERVE, require
+
+    require(SERVE, "serve", "gpu-bench serve")
     from gpu_bench.env import capture
     from gpu_bench.serving.client import OpenAIClient
     from gpu_bench.serving.launcher import MetricsScraper, ServerProcess, server_kind

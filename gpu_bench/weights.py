@@ -84,7 +84,9 @@ def tiny(cfg: dict[str, Any]) -> dict[str, Any]:
         num_attention_heads=heads,
         num_key_value_heads=max(1, heads // min(ratio, heads)),
         num_hidden_layers=min(4, cfg["num_hidden_layers"]),
-        intermediate_size=int(256 * cfg["intermediate_size"] / cfg["hidden_size"]) // 8 * 8,
+        # A multiple of 64: bitsandbytes' 4-bit CPU kernel (used where the CPU has AVX512-BF16)
+        # packs weights in blocks of 32 output rows and fails on any other size.
+        intermediate_size=int(256 * cfg["intermediate_size"] / cfg["hidden_size"]) // 64 * 64,
         vocab_size=TINY_VOCAB,
         max_position_embeddings=TINY_CONTEXT,
     )

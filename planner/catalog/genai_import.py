@@ -69,8 +69,10 @@ def _tier_price(value: Any, threshold: int | None) -> float | None:
     return float(value.base)
 
 
-def _price_date(model: Any) -> dt.date | None:
-    """The date the data carries: start of the active conditional price, or a verification date."""
+def _price_date(model: Any, today: dt.date) -> dt.date | None:
+    """The date the data carries: start of the active conditional price, or a verification date.
+
+    `today` is the snapshot's date, not the clock's: a price that starts later is not yet active."""
     dates: list[dt.date] = []
     if isinstance(model.prices, list):
         for cond in model.prices:
@@ -82,7 +84,6 @@ def _price_date(model: Any) -> dt.date | None:
             dates.append(dt.date.fromisoformat(found))
         except ValueError:
             continue
-    today = dt.date.today()
     dates = [d for d in dates if d <= today]
     return max(dates) if dates else None
 
@@ -164,7 +165,7 @@ def snapshot_api_prices(catalog_model_ids: Iterable[str] = (), today: dt.date | 
                 ),
                 open_model=match_open_model([model.id, *aliases], catalog_model_ids),
                 deprecated=bool(model.deprecated),
-                price_date=_price_date(model),
+                price_date=_price_date(model, today),
                 checked_at=today,
                 source=source,
             )

@@ -37,6 +37,9 @@ class Column:
 
 
 def lookup(row: Mapping[str, Any], dotted: str) -> Any:
+    """row['a.b'] if the row has that key (labels such as 'llama-3.1-8b' contain dots), else row['a']['b']."""
+    if dotted in row:
+        return row[dotted]
     value: Any = row
     for part in dotted.split("."):
         if not isinstance(value, Mapping) or part not in value:

@@ -1,0 +1,21 @@
+"""Renderers: column keys are dotted paths into nested rows, or labels that contain dots themselves."""
+
+from __future__ import annotations
+
+from planner.report.render import Column, lookup, render_rows
+
+
+def test_lookup_follows_a_dotted_path_into_nested_rows() -> None:
+    assert lookup({"ttft_ms": {"p50": 12.5}}, "ttft_ms.p50") == 12.5
+    assert lookup({"ttft_ms": {"p50": 12.5}}, "ttft_ms.p99") is None
+
+
+def test_a_key_with_dots_in_its_name_is_found_as_it_is() -> None:
+    row = {"llama-3.1-8b-instruct": 0.833, "openai/gpt-4.1": 0.9}
+    assert lookup(row, "llama-3.1-8b-instruct") == 0.833
+    table = render_rows(
+        [row], [Column("llama-3.1-8b-instruct", "q", ".2f"), Column("openai/gpt-4.1", "q2")], "table"
+    )
+    assert "0.83" in table
+    assert "0.9" in table
+    assert "-" not in table.splitlines()[-1]

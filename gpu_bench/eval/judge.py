@@ -1,9 +1,11 @@
 """The LLM judge: any OpenAI-compatible model grades an answer against a rubric with a 0-1 score.
 
 The judge is asked for one JSON object, `{"score": <0..1>, "reason": "..."}`; its reply is read
-robustly (a JSON object anywhere in it, code fences, "score: 0.8", "8/10", "80%"). A reply that
-cannot be read is asked again with the parse error stated; after the last retry the case is
-recorded as *unscored* with the judge's reply quoted: never silently as 0 or 1.
+robustly but strictly (a JSON object anywhere in it, code fences; a labelled "Score: 0.8",
+"score = 8/10", "Score: 80%"; a reply that is only "0.8", "8/10" or "80%"). Unlabelled numbers in
+prose are not read as the score. A reply that cannot be read is asked again with the parse error
+stated; after the last retry the case is recorded as *unscored* with the judge's reply quoted:
+never silently as 0 or 1.
 """
 
 from __future__ import annotations
@@ -72,15 +74,26 @@ class Verdict:
 
 
 _SCORE_KEYS = ("score", "rating", "grade")
-_SCALE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(?:/|out of)\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+_NUM = r"(-?\d+(?:\.\d+)?)"
+_SCALE_TAIL = r"\s*(?:(%)|(?:/|out\s+of)\s*(\d+(?:\.\d+)?))?"
+# "Score: 0.8", "**Rating:** 8/10", "grade = 80%", "Score (0-1): 0.8": a label, ':' or '=', the number.
 _LABELLED = re.compile(
-    r"\b(?:score|rating|grade)\b[\"']?\s*[:=]\s*[\"']?(-?\d+(?:\.\d+)?)\s*(%)?", re.IGNORECASE
+    r"\b(?:score|rating|grade)\b(?:\s*\([^()]{0,20}\))?[\s\"'*_]*[:=][\s\"'*_]*" + _NUM + _SCALE_TAIL,
+    re.IGNORECASE,
 )
-_PERCENT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*%")
+# The whole reply is the score: "0.8", "8/10", "80%", "4 out of 5" (quotes, fences, a full stop allowed).
+_BARE = re.compile(r"\s*" + _NUM + _SCALE_TAIL + r"\s*", re.IGNORECASE)
+_WRAPPING = "`*_\"' \n\t"
 
 
 def parse_verdict(text: str) -> Verdict:
-    """The judge's 0-1 score from its reply, or score=None and what was wrong with it."""
+    """The judge's 0-1 score from its reply, or score=None and what was wrong with it.
+
+    Read, in this order: a JSON object with "score" (or "rating", "grade"); a labelled score
+    ("Score: 0.8", "rating = 8/10", "Score: 80%"); a reply that is only the score ("0.8", "8/10",
+    "80%"). Numbers in prose without a label ("the answer is 100% correct", "2 of 3 steps") are
+    never read as the score: such a reply is unreadable and the judge is asked again.
+    """
     text = text.strip()
     if not text:
         return Verdict(None, "empty reply")
@@ -94,16 +107,17 @@ def parse_verdict(text: str) -> Verdict:
                 found.append((value, str(obj.get("reason", obj.get("explanation", ""))).strip()))
                 break
     if not found:
-        for m in _LABELLED.finditer(text):
-            value = float(m.group(1))
-            found.append((value / 100 if m.group(2) else _after_scale(text, m), ""))
+        found = [(_scaled(m), "") for m in _LABELLED.finditer(text)]
     if not found:
-        for m in _SCALE.finditer(text):
-            found.append((float(m.group(1)) / float(m.group(2)) if float(m.group(2)) else -1.0, ""))
+        bare = _strip_wrapping(text)
+        if m := _BARE.fullmatch(bare):
+            found = [(_scaled(m), "")]
     if not found:
-        found = [(float(m.group(1)) / 100, "") for m in _PERCENT.finditer(text)]
-    if not found:
-        return Verdict(None, f"no score in the reply: {_quote(text)}")
+        return Verdict(
+            None,
+            f'no score in the reply (expected {{"score": 0.8}}, "Score: 0.8" or only the number): '
+            f"{_quote(text)}",
+        )
     values = {round(v, 6) for v, _ in found}
     if len(values) > 1:
         return Verdict(
@@ -115,11 +129,24 @@ def parse_verdict(text: str) -> Verdict:
     return Verdict(value, reason or _quote(text))
 
 
-def _after_scale(text: str, m: re.Match[str]) -> float:
-    """'score: 8/10' -> 0.8 (the labelled number followed by its scale); else the number itself."""
-    rest = re.match(r"\s*(?:/|out of)\s*(\d+(?:\.\d+)?)", text[m.end() :], re.IGNORECASE)
+def _scaled(m: re.Match[str]) -> float:
+    """A matched number with its scale: '8' '/' '10' -> 0.8, '80' '%' -> 0.8, '0.8' -> 0.8."""
     value = float(m.group(1))
-    return value / float(rest.group(1)) if rest and float(rest.group(1)) else value
+    if m.group(2):
+        return value / 100
+    if m.group(3) is not None:
+        scale = float(m.group(3))
+        return value / scale if scale else -1.0
+    return value
+
+
+def _strip_wrapping(text: str) -> str:
+    """'`0.8`', '**0.8**', '"0.8".', a fenced 0.8 -> '0.8'."""
+    text = re.sub(r"^```\w*\s*|\s*```$", "", text.strip())
+    text = text.strip(_WRAPPING)
+    if text.endswith("."):
+        text = text[:-1]
+    return text.strip(_WRAPPING)
 
 
 def _json_objects(text: str) -> list[dict[str, Any]]:

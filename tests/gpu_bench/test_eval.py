@@ -84,25 +84,50 @@ def test_scorer_misuse_is_a_clear_error(spec: dict, expected: object, message: s
         ('Sure! ```json\n{"score": 1, "reason": "correct"}\n```', 1.0),
         ('{"score": "0.25"}', 0.25),
         ('{"rating": "7/10"}', 0.7),
-        ("Score: 0.6", 0.6),
-        ("score = 8/10 because ...", 0.8),
-        ("I'd give it 4 out of 5.", 0.8),
-        ("Overall 90%", 0.9),
+        ('{"score": "80%"}', 0.8),
+        ("{'score': 0.4}", 0.4),  # not JSON, but a labelled score
         ('{"score": 0.5} and again {"score": 0.5}', 0.5),
+        ("0.8", 0.8),  # a bare number in [0, 1]
+        ("1", 1.0),
+        ("0", 0.0),
+        (" `0.75`. ", 0.75),
+        ("**0.6**", 0.6),
+        ("```\n0.3\n```", 0.3),
+        ("8/10", 0.8),
+        ("4 out of 5", 0.8),
+        ("80%", 0.8),
+        ("Score: 0.6", 0.6),
+        ("Score: 80%", 0.8),
+        ("score = 8/10 because ...", 0.8),
+        ("**Rating:** 4 out of 5", 0.8),
+        ("Grade: 7 / 10", 0.7),
+        ("Score (0-1): 0.9", 0.9),
+        ("The answer is 100% correct.\nScore: 0.9", 0.9),  # the labelled score, not the prose's 100%
+        ("Reason: 2 of 3 steps are right, 67% of the work.\nscore: 0.5", 0.5),
     ],
 )
 def test_judge_replies_are_read_robustly(reply: str, value: float) -> None:
     verdict = parse_verdict(reply)
-    assert verdict.score == pytest.approx(value)
+    assert verdict.score == pytest.approx(value), verdict.reason
 
 
 @pytest.mark.parametrize(
     ("reply", "why"),
     [
         ("The answer looks good to me.", "no score"),
+        ("The answer is 100% correct", "no score"),  # an incidental percentage is not a score
+        ("Overall 90%", "no score"),
+        ("I'd give it 4 out of 5.", "no score"),  # unlabelled prose: asked again, not guessed
+        ("2 of the 3 facts are right", "no score"),
+        ("The capital is 0.5 km away", "no score"),
         ('{"score": 7}', "outside 0..1"),
+        ("8", "outside 0..1"),  # a bare number outside 0..1 is not read on some other scale
+        ("-0.5", "outside 0..1"),
+        ("Score: 8", "outside 0..1"),
+        ("12/10", "outside 0..1"),
         ('{"score": "high"}', "not a number"),
         ('{"score": 0.2} ... on reflection {"score": 0.9}', "several different scores"),
+        ("Score: 0.2. On reflection, score: 0.9", "several different scores"),
         ("", "empty"),
     ],
 )

@@ -355,7 +355,9 @@ class PriceRef(Strict):
 class JudgeInfo(Strict):
     endpoint: str
     model: str
-    served_model: str | None = None
+    served_model: str | None = Field(
+        default=None, description="The judge's pinned version, as its endpoint said."
+    )
     rubric_sha256: str = Field(description="Of the default rubric text; cases may carry their own.")
     price: PriceRef | None = None
 
@@ -379,8 +381,12 @@ class CaseResult(Strict):
     output_tokens: int | None = Field(default=None, ge=0)
     tokens_source: Literal["usage", "tokenizer", "chunks"] | None = None
     cost_usd: float | None = Field(default=None, ge=0, description="Tokens x the record's price.")
-    judge_cost_usd: float | None = Field(default=None, ge=0)
+    judge_cost_usd: float | None = Field(
+        default=None, ge=0, description="The judge's tokens x its price (every try): evaluation overhead."
+    )
     judge_attempts: int = Field(default=0, ge=0)
+    judge_input_tokens: int | None = Field(default=None, ge=0, description="The judge's usage, every try.")
+    judge_output_tokens: int | None = Field(default=None, ge=0)
     served_model: str | None = None
 
     @model_validator(mode="after")
@@ -405,7 +411,17 @@ class QualitySummary(Strict):
     latency_p95_ms: float | None = Field(default=None, ge=0)
     mean_input_tokens: float | None = Field(default=None, ge=0)
     mean_output_tokens: float | None = Field(default=None, ge=0)
-    cost_per_case_usd: float | None = Field(default=None, ge=0)
+    cost_per_case_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="The model's own tokens x its price, per case; the judge's not included.",
+    )
+    judge_cost_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="What the judge cost over these cases, in total: the evaluation's overhead, "
+        "not part of cost_per_case_usd. None: no judged case, or the judge unpriced.",
+    )
 
 
 class QualityRecord(Strict):

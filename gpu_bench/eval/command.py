@@ -12,8 +12,30 @@ import click
 
 from planner.commands.common import format_option
 from planner.errors import PlannerError
-from planner.report.quality import SUMMARY_COLUMNS, TAG_COLUMNS, summary_rows, tag_rows
+from planner.report.quality import SUMMARY_COLUMNS, TAG_COLUMNS, summary_footer, summary_rows, tag_rows
 from planner.report.render import render_rows, to_json
+
+
+class CasesFailed(PlannerError):
+    """Some cases failed after every retry: the records are written, the run is resumable (exit 1)."""
+
+    exit_code = 1
+
+
+def failed_lines(records: list[Any]) -> list[str]:
+    """Per record with failed cases: how many, and the most common reason."""
+    from collections import Counter
+
+    from gpu_bench.eval.runner import failed
+
+    out = []
+    for r in records:
+        bad = [c for c in r.results if failed(c.model_dump())]
+        if bad:
+            reasons = Counter((c.error or c.unscored_reason or "").split(":")[0] for c in bad)
+            why = reasons.most_common(1)[0][0]
+            out.append(f"{r.model}: {len(bad)} of {len(r.results)} case(s) failed (mostly {why})")
+    return out
 
 
 def eval_main(o: dict[str, Any]) -> None:
@@ -73,6 +95,7 @@ def eval_main(o: dict[str, Any]) -> None:
     if rubric:
         settings.rubric = rubric
     out: Path = o["out"] or Path("gpu-bench-eval.jsonl")
+    new_folder = not out.parent.exists()
     n_judge = sum(c.scorer["type"] == "judge" for c in cases.cases)
     click.echo(
         f"{len(cases.cases)} cases ({n_judge} judged) x {len(targets)} model(s) -> {out} "
@@ -88,27 +111,34 @@ def eval_main(o: dict[str, Any]) -> None:
     fmt = o["fmt"]
     rows = summary_rows(written)
     tags = tag_rows(written)
+    failures = failed_lines(written)
     if fmt == "json":
-        click.echo(to_json({"models": rows, "by_tag": tags, "stopped": stopped, "out": str(out)}))
+        payload = {"models": rows, "by_tag": tags, "stopped": stopped, "failed": failures, "out": str(out)}
+        click.echo(to_json(payload))
     elif written:
         click.echo(render_rows(rows, SUMMARY_COLUMNS, fmt))
         if tags and fmt == "table":
             click.echo("\nBy tag:")
             click.echo(render_rows(tags, TAG_COLUMNS, fmt))
         if fmt == "table":
-            threshold = written[0].pass_threshold
-            click.echo(
-                f"\nmean: of scored cases (unscored and failed cases left out, counted apart); "
-                f"95% CI: bootstrap over cases; pass: score >= {threshold:g}; score/$: mean score per "
-                "dollar of one case, the ranking (priced models first). Quality is measured on your "
-                f"cases; prices are the catalog's or given. Records: {out}"
-            )
+            click.echo("\n" + summary_footer(rows, written[0].pass_threshold, out))
+    if written:
+        where = f" (created {out.parent})" if new_folder else ""
+        click.echo(f"wrote {len(written)} QualityRecord(s) to {out}{where}", err=True)
     for message in stopped:
         click.echo(f"stopped: {message}", err=True)
+    for message in failures:
+        click.echo(f"failed: {message}", err=True)
     if stopped:
+        kept = progress_path(out)
         raise PlannerError(
-            f"{len(stopped)} model(s) stopped (see above); fix the endpoint, model name or key and run "
-            "again: finished cases are kept"
+            f"{len(stopped)} model(s) stopped (see above): fix the endpoint, model name or key and run "
+            "the same command again" + (f"; answered cases are kept in {kept}" if kept.exists() else "")
+        )
+    if failures:
+        raise CasesFailed(
+            f"{len(failures)} model(s) have failed cases (see above; their records are written, failed "
+            "cases counted apart): run the same command again to try only those cases again"
         )
 
 
@@ -159,18 +189,22 @@ def eval_main(o: dict[str, Any]) -> None:
     type=click.IntRange(1),
     default=4,
     show_default=True,
-    help="Requests in flight per model.",
+    help="Requests in flight per model (each --model has its own limit, the judge --judge-concurrency).",
 )
 @click.option("--judge-concurrency", type=click.IntRange(1), default=4, show_default=True)
 @click.option(
-    "--max-rps", type=click.FloatRange(min=0, min_open=True), help="At most this many requests/s per model."
+    "--max-rps",
+    type=click.FloatRange(min=0, min_open=True),
+    help="At most this many requests/s per model (and for the judge).",
 )
 @click.option(
     "--max-retries",
     type=click.IntRange(0),
     default=6,
     show_default=True,
-    help="Retries after 429, 5xx, timeouts and dropped connections (with backoff).",
+    help="Retries after 429, 5xx, timeouts and dropped connections (with backoff); a 429 pauses every "
+    "request to that model at that URL (providers limit per model and key). Cases that still fail "
+    "are recorded failed, exit code 1, and are tried again by the next run.",
 )
 @click.option(
     "--backoff-base",
@@ -207,7 +241,15 @@ def eval_main(o: dict[str, Any]) -> None:
 def eval_cmd(**o: Any) -> None:
     """Score models on your own cases (JSONL: input, expected, scorer, tags): exact, contains,
     regex, JSON/JSON Schema, numeric tolerance or an LLM judge. Per model: mean score with a
-    bootstrap interval, pass rate, latency, cost per case, ranked by quality per dollar.
+    bootstrap interval, pass rate, latency, cost per case, ranked by quality per dollar (free,
+    self-hosted and unpriced models ranked apart, by mean score).
+
+    Limits are per model: --concurrency, --max-rps and the 429 pause apply to each (URL, model,
+    key) on its own, as providers limit requests per model and key. An endpoint nothing listens
+    on, a refused key or an unknown model stops that model at once.
+
+    Exit code: 0 every case answered; 1 some cases failed after every retry (records written,
+    run again to retry only those); 2 bad input, or a model stopped (unreachable, key, model name).
 
     Example: gpu-bench eval cases.jsonl --endpoint http://127.0.0.1:8000/v1 --model
     llama-3.1-8b-instruct --endpoint https://api.openai.com/v1 --model gpt-4o-mini

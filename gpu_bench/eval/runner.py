@@ -1,13 +1,21 @@
 """Run a case set against models (and a judge), politely and resumably; write QualityRecords.
 
 - Every model runs its cases at `concurrency` requests in flight (the judge has its own limit).
-- A 429 (or 5xx, timeout, dropped connection) pauses *every* request to that endpoint until the
-  server's Retry-After, or an exponential backoff with jitter, has passed; the request is retried
-  up to `max_retries` times and then recorded as failed. `max_rps` caps the request rate.
-- 401/403/404 stop that model at once (a wrong key or model name fails every case the same way).
-- Each finished case is appended (fsynced) to a progress file beside `--out`; an interrupted run
-  started again with the same cases, model and settings skips what is there. When a model has
-  every case, its QualityRecord is appended to `--out` and its progress lines are dropped.
+- Pacing is per (endpoint URL, model, key variable), as providers limit requests per model and
+  key: a 429 (or 5xx, timeout, dropped connection) pauses *every* request to that model there
+  until the server's Retry-After, or an exponential backoff with jitter, has passed; the request
+  is retried up to `max_retries` times and then recorded as failed. `max_rps` caps its rate. A
+  judge that is also an evaluated model at the same URL shares that model's pacing.
+- 401/403/404 stop that model at once (a wrong key or model name fails every case the same way);
+  so does an endpoint that cannot be connected to before it has answered anything (nothing
+  listens there), and one that stops accepting connections for `max_retries` retries.
+- Each case is appended (fsynced) to a progress file beside `--out`; an interrupted run started
+  again with the same cases, model and settings skips the cases answered. When a model has every
+  case, its QualityRecord is appended to `--out` and its progress lines are dropped.
+- Failed cases (the request failed after every retry, or the judge's did) are tried again by the
+  next run of the same command: the answered cases are carried over from the record (or the
+  progress file), only the failed ones are sent (a failed judge request: only the judge), and a
+  new record is appended; readers take the newest record per model and case file.
 """
 
 from __future__ import annotations
@@ -45,6 +53,13 @@ RETRYABLE = {
 }
 FATAL = {"http_401": "the key was refused", "http_403": "access denied", "http_404": "no such model or path"}
 BACKOFF_CAP_S = 60.0
+JUDGE_FAILED = "judge request failed"
+
+
+def failed(case: dict[str, Any]) -> bool:
+    """A case to try again: its request failed after every retry, or its judge's request did.
+    (An unreadable judge reply is a result, unscored: it is not tried again.)"""
+    return case.get("error") is not None or str(case.get("unscored_reason") or "").startswith(JUDGE_FAILED)
 
 
 @dataclass
@@ -99,11 +114,16 @@ class FatalEndpointError(Exception):
 
 @dataclass
 class Endpoint:
-    """A client and its throttle, shared by every request to one (URL, model)."""
+    """A client and its throttle, shared by every request to one (URL, model, key variable)."""
 
     client: Any  # OpenAIClient
     throttle: Throttle
     settings: EvalSettings
+    option: str = "--endpoint"  # how the user gave it: named in messages
+    answered: bool = False  # a request has succeeded: a refused connection now is a hiccup, retried
+
+    def _where(self) -> str:
+        return f"{self.client.model} at {public_endpoint(self.client.base_url)}"
 
     async def ask(self, messages: list[dict[str, str]], max_tokens: int) -> tuple[Any, int]:
         """Send with retries; -> (the last RequestResult, attempts)."""
@@ -116,14 +136,22 @@ class Endpoint:
             result = await self.client.send(spec)
             attempt += 1
             if result.ok:
+                self.answered = True
                 return result, attempt
             if result.error_type in FATAL:
                 what = f"{result.error_type.replace('_', ' ')} ({FATAL[result.error_type]})"
+                raise FatalEndpointError(f"{self._where()}: {what}: {result.error or ''}"[:400])
+            if result.error_type == "connect_error" and not self.answered:
                 raise FatalEndpointError(
-                    f"{self.client.model} at {public_endpoint(self.client.base_url)}: "
-                    f"{what}: {result.error or ''}"[:400]
+                    f"{self._where()}: unreachable ({(result.error or 'connection failed')[:160]}): "
+                    f"is the server running there? check {self.option} (e.g. http://127.0.0.1:8000/v1)"
                 )
             if result.error_type not in RETRYABLE or attempt > self.settings.max_retries:
+                if result.error_type == "connect_error":
+                    raise FatalEndpointError(
+                        f"{self._where()}: stopped accepting connections ({attempt} tries: "
+                        f"{(result.error or '')[:160]}); restart the server and run again to resume"
+                    )
                 return result, attempt
             if result.error_type == "http_429":
                 self.throttle.rate_limited += 1
@@ -131,7 +159,9 @@ class Endpoint:
             self.throttle.back_off(attempt - 1, result.retry_after_s)
 
 
-def open_endpoint(url: str, model: str, key_env: str | None, settings: EvalSettings) -> Endpoint:
+def open_endpoint(
+    url: str, model: str, key_env: str | None, settings: EvalSettings, option: str = "--endpoint"
+) -> Endpoint:
     import os
 
     from gpu_bench.serving.client import OpenAIClient
@@ -142,7 +172,7 @@ def open_endpoint(url: str, model: str, key_env: str | None, settings: EvalSetti
         url, model, api="chat", timeout_s=settings.timeout_s, api_key_env=key_env, max_connections=256
     )
     client.send_extras = False  # natural answers: no ignore_eos/min_tokens
-    return Endpoint(client, Throttle(settings.max_rps, settings.backoff_base_s), settings)
+    return Endpoint(client, Throttle(settings.max_rps, settings.backoff_base_s), settings, option)
 
 
 # -- progress (resume) --------------------------------------------------------------------------
@@ -170,13 +200,12 @@ class Progress:
         self.path = path
         self.store = RecordStore(path)  # a line torn by a crash is skipped: that case runs again
 
-    def done(self, key: str) -> dict[str, dict[str, Any]]:
+    def cases(self, key: str) -> dict[str, dict[str, Any]]:
+        """The latest line of each case of this run (failed ones too: see `failed`)."""
         out: dict[str, dict[str, Any]] = {}
         for row in self.store.rows():
             if row.get("run") == key and isinstance(row.get("case"), dict):
-                case = row["case"]
-                if case.get("error") is None:  # failed requests are tried again on resume
-                    out[case["case_id"]] = case
+                out[row["case"]["case_id"]] = row["case"]
         return out
 
     def add(self, key: str, case: dict[str, Any]) -> None:
@@ -194,8 +223,13 @@ def progress_path(out: Path) -> Path:
     return out.with_name(out.name + ".progress")
 
 
-def finished_keys(out: Path) -> set[str]:
-    return {row["run_key"] for row in RecordStore(out).rows() if row.get("run_key")}
+def latest_records(out: Path) -> dict[str, dict[str, Any]]:
+    """run key -> the newest record in --out with that key (the file is append-only: the last)."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in RecordStore(out).rows():
+        if row.get("run_key") and isinstance(row.get("results"), list):
+            found[row["run_key"]] = row
+    return found
 
 
 # -- one case -----------------------------------------------------------------------------------
@@ -208,40 +242,52 @@ class RunState:
     endpoint: Endpoint
     judge: Endpoint | None
     judge_target: Target | None
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # answered cases
+    rejudge: dict[str, dict[str, Any]] = field(default_factory=dict)  # answered, the judge's request failed
+    carried_from: str | None = None  # the record the answered cases came from
     fatal: str | None = None
     fingerprints: Counter[str] = field(default_factory=Counter)
+    judge_served: Counter[str] = field(default_factory=Counter)
+
+
+ANSWER_FIELDS = (
+    "attempts", "output", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "tokens_source",
+    "served_model", "cost_usd",
+)  # fmt: skip
 
 
 async def run_case(
     state: RunState, case: Case, s: EvalSettings, judge_sem: asyncio.Semaphore
 ) -> dict[str, Any]:
     t = state.target
-    result, attempts = await state.endpoint.ask(case.messages, case.max_tokens or s.max_tokens)
-    row: dict[str, Any] = {
-        "case_id": case.id,
-        "tags": list(case.tags),
-        "scorer": case.scorer["type"],
-        "attempts": attempts,
-    }
-    if not result.ok:
-        row["error"] = f"{result.error_type}: {result.error or ''}".strip()[:300]
-        return row
-    if result.system_fingerprint:
-        state.fingerprints[result.system_fingerprint] += 1
-    row |= {
-        "output": result.text,
-        "latency_ms": round(result.e2e_s * 1000, 3) if result.e2e_s is not None else None,
-        "ttft_ms": round(result.ttft_s * 1000, 3) if result.ttft_s is not None else None,
-        "input_tokens": result.prompt_tokens,
-        "output_tokens": result.output_tokens,
-        "tokens_source": result.tokens_source,
-        "served_model": result.served_model,
-        "cost_usd": t.cost_usd(result.prompt_tokens, result.output_tokens),
-    }
+    row: dict[str, Any] = {"case_id": case.id, "tags": list(case.tags), "scorer": case.scorer["type"]}
+    answered = state.rejudge.get(case.id)
+    if answered is not None and case.scorer["type"] == "judge":  # only the judge's request failed
+        row |= {k: answered[k] for k in ANSWER_FIELDS if k in answered}
+    else:
+        result, attempts = await state.endpoint.ask(case.messages, case.max_tokens or s.max_tokens)
+        row["attempts"] = attempts
+        if not result.ok:
+            row["error"] = f"{result.error_type}: {result.error or ''}".strip()[:300]
+            return row
+        if result.system_fingerprint:
+            state.fingerprints[result.system_fingerprint] += 1
+        row |= {
+            "output": result.text,
+            "latency_ms": round(result.e2e_s * 1000, 3) if result.e2e_s is not None else None,
+            "ttft_ms": round(result.ttft_s * 1000, 3) if result.ttft_s is not None else None,
+            "input_tokens": result.prompt_tokens,
+            "output_tokens": result.output_tokens,
+            "tokens_source": result.tokens_source,
+            "served_model": result.served_model,
+            "cost_usd": t.cost_usd(result.prompt_tokens, result.output_tokens),
+        }
     if case.scorer["type"] == "judge":
         async with judge_sem:
-            row |= await judge_case(state, case, result.text, s)
+            try:
+                row |= await judge_case(state, case, row["output"], s)
+            except FatalEndpointError as exc:  # the judge is unusable: keep the answer, stop the model
+                row |= {"unscored_reason": f"{JUDGE_FAILED}: {exc}"[:300], "judge_fatal": str(exc)}
     else:
         verdict = score_case(case.scorer, result.text, case.expected)
         row |= {"score": verdict.value, "detail": verdict.detail}
@@ -255,36 +301,36 @@ async def judge_case(state: RunState, case: Case, answer: str, s: EvalSettings) 
     assert state.judge_target is not None
     rubric = case.scorer.get("rubric", s.rubric)
     messages = judge_messages(case.messages, answer, case.expected, rubric)
-    cost = 0.0
-    priced = True
+    usage = {"judge_input_tokens": 0, "judge_output_tokens": 0}
+    cost: float | None = 0.0
     attempts = 0
     problem = ""
+
+    def spent() -> dict[str, Any]:
+        out: dict[str, Any] = {"judge_attempts": attempts}
+        if attempts and (usage["judge_input_tokens"] or usage["judge_output_tokens"]):
+            out |= usage | {"judge_cost_usd": cost}
+        return out
+
     for _ in range(s.judge_retries + 1):
         reply, sent = await state.judge.ask(messages, s.judge_max_tokens)
         attempts += sent
         if not reply.ok:
-            return {
-                "unscored_reason": f"judge request failed: {reply.error_type}: {reply.error or ''}"[:300],
-                "judge_attempts": attempts,
-            }
+            why = f"{JUDGE_FAILED}: {reply.error_type}: {reply.error or ''}"[:300]
+            return {"unscored_reason": why} | spent()
+        if reply.served_model:
+            state.judge_served[reply.served_model] += 1
+        usage["judge_input_tokens"] += reply.prompt_tokens or 0
+        usage["judge_output_tokens"] += reply.output_tokens or 0
         c = state.judge_target.cost_usd(reply.prompt_tokens, reply.output_tokens)
-        priced = priced and c is not None
-        cost += c or 0.0
+        cost = None if cost is None or c is None else cost + c
         verdict = parse_verdict(reply.text)
         if verdict.score is not None:
-            return {
-                "score": verdict.score,
-                "detail": verdict.reason[:500],
-                "judge_attempts": attempts,
-                "judge_cost_usd": cost if priced else None,
-            }
+            return {"score": verdict.score, "detail": verdict.reason[:500]} | spent()
         problem = verdict.reason
         messages = [*messages, {"role": "assistant", "content": reply.text}, retry_message(problem)]
-    return {
-        "unscored_reason": f"judge reply unreadable after {s.judge_retries + 1} tries: {problem}"[:500],
-        "judge_attempts": attempts,
-        "judge_cost_usd": cost if priced else None,
-    }
+    why = f"judge reply unreadable after {s.judge_retries + 1} tries: {problem}"[:500]
+    return {"unscored_reason": why} | spent()
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -310,7 +356,12 @@ async def run_target(
     todo = [c for c in cases.cases if c.id not in state.results]
     if len(todo) < len(cases.cases):
         n = len(cases.cases)
-        log(f"[{state.target.label}] resuming: {n - len(todo)} of {n} cases done")
+        again = sum(c.id in state.rejudge for c in todo)
+        log(
+            f"[{state.target.label}] resuming: {n - len(todo)} of {n} cases done"
+            + (f" (from {state.carried_from})" if state.carried_from else "")
+            + (f"; {again} answered case(s) to judge again" if again else "")
+        )
     sem = asyncio.Semaphore(s.concurrency)
     started = time.monotonic()
     finished = 0
@@ -329,10 +380,12 @@ async def run_target(
             except FatalEndpointError as exc:
                 state.fatal = str(exc)
                 return
+        if judge_fatal := row.pop("judge_fatal", None):
+            state.fatal = f"the judge: {judge_fatal}"
         progress.add(state.key, row)
         state.results[case.id] = row
         finished += 1
-        errors += "error" in row
+        errors += failed(row)
         now = time.monotonic()
         if now - last_log > 2.0 or finished == len(todo):
             last_log = now
@@ -349,7 +402,10 @@ def build_record(state: RunState, cases: CaseSet, s: EvalSettings, env: Any) -> 
     from planner.records import CaseResult, QualityRecord
 
     t = state.target
-    results = [CaseResult.model_validate(state.results[c.id]) for c in cases.cases]
+    results = [
+        CaseResult.model_validate({k: v for k, v in state.results[c.id].items() if k != "carried"})
+        for c in cases.cases
+    ]
     kw = {"pass_threshold": s.pass_threshold, "confidence": s.confidence, "resamples": s.resamples}
     served = Counter(r.served_model for r in results if r.served_model)
     fingerprint = state.fingerprints.most_common(1)[0][0] if state.fingerprints else None
@@ -358,6 +414,9 @@ def build_record(state: RunState, cases: CaseSet, s: EvalSettings, env: Any) -> 
         notes.append(
             "some token counts are not the server's usage (counted from stream chunks): costs estimated"
         )
+    if state.carried_from:
+        carried = sum(1 for c in cases.cases if state.results[c.id].get("carried"))
+        notes.append(f"{carried} answered case(s) carried over from record {state.carried_from}")
     if len(served) > 1:
         notes.append(
             "the endpoint reported several models: "
@@ -369,6 +428,7 @@ def build_record(state: RunState, cases: CaseSet, s: EvalSettings, env: Any) -> 
         judge = {
             "endpoint": public_endpoint(jt.endpoint),
             "model": jt.model,
+            "served_model": state.judge_served.most_common(1)[0][0] if state.judge_served else None,
             "rubric_sha256": rubric_sha256(s.rubric),
             "price": jt.price,
         }
@@ -425,23 +485,38 @@ async def evaluate(
             "(or give those cases 'expected' and a scorer)"
         )
     progress = Progress(progress_path(out))
-    finished = finished_keys(out)
-    judge_ep = (
-        open_endpoint(judge.endpoint, judge.model, judge.api_key_env, s)
-        if judge and cases.needs_judge
-        else None
-    )
+    previous = latest_records(out)
+    endpoints: dict[tuple[str, str, str | None], Endpoint] = {}
+
+    def endpoint(t: Target, option: str) -> Endpoint:
+        key = (public_endpoint(t.endpoint), t.model, t.api_key_env)
+        if key not in endpoints:
+            endpoints[key] = open_endpoint(t.endpoint, t.model, t.api_key_env, s, option)
+        return endpoints[key]
+
+    judge_ep = endpoint(judge, "--judge-endpoint") if judge and cases.needs_judge else None
     states = []
     for t in targets:
         key = run_key(cases, t, judge if cases.needs_judge else None, s)
-        if key in finished and not force:
-            log(
-                f"[{t.label}] already evaluated on these cases with these settings (in {out}); "
-                "--force runs it again"
-            )
-            continue
-        ep = open_endpoint(t.endpoint, t.model, t.api_key_env, s)
-        states.append(RunState(t, key, ep, judge_ep, judge if judge_ep else None, progress.done(key)))
+        state = RunState(t, key, endpoint(t, "--endpoint"), judge_ep, judge if judge_ep else None)
+        before = previous.get(key)
+        if before is not None and not force:
+            if not any(failed(r) for r in before["results"]):
+                log(
+                    f"[{t.label}] already evaluated on these cases with these settings (in {out}); "
+                    "--force runs it again"
+                )
+                continue
+            state.carried_from = before.get("id")
+            for r in before["results"]:
+                place = state.rejudge if failed(r) else state.results
+                place[r["case_id"]] = {**r, "carried": True}
+        for case_id, r in progress.cases(key).items():  # newer than any record
+            state.results.pop(case_id, None)
+            state.rejudge.pop(case_id, None)
+            (state.rejudge if failed(r) else state.results)[case_id] = r
+        state.rejudge = {k: v for k, v in state.rejudge.items() if v.get("output") is not None}
+        states.append(state)
     judge_sem = asyncio.Semaphore(s.judge_concurrency)
     env: Environment = capture()
     written, stopped = [], []
@@ -456,8 +531,6 @@ async def evaluate(
             progress.drop(st.key)
             written.append(record)
     finally:
-        for st in states:
-            await st.endpoint.client.aclose()
-        if judge_ep is not None:
-            await judge_ep.client.aclose()
+        for ep in endpoints.values():
+            await ep.client.aclose()
     return written, stopped

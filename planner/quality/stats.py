@@ -72,6 +72,9 @@ def summarize(
         out["mean_output_tokens"] = round(float(np.mean(outs)), 3)
     if costs and all(c is not None for c in costs):
         out["cost_per_case_usd"] = float(np.mean(costs))
+    judge_costs = [c for r in results if (c := getattr(r, "judge_cost_usd", None)) is not None]
+    if judge_costs:  # the evaluation's overhead: kept apart from what the model costs per case
+        out["judge_cost_usd"] = float(np.sum(judge_costs))
     return out
 
 
@@ -81,9 +84,10 @@ def by_tag(results: Sequence[Any], **kw: Any) -> dict[str, dict[str, Any]]:
 
 
 def quality_per_dollar(mean_score: float | None, cost_per_case_usd: float | None) -> float | None:
-    """Mean score per dollar of a case: the ranking key (higher is better); None when unpriced."""
-    if mean_score is None or cost_per_case_usd is None:
+    """Mean score per dollar of a case: the ranking key (higher is better).
+
+    None when unscored, unpriced, or free: score per dollar is undefined at zero cost (not
+    infinite); rankings put free models in a group of their own (see planner.report.quality)."""
+    if mean_score is None or cost_per_case_usd is None or cost_per_case_usd <= 0:
         return None
-    if cost_per_case_usd == 0:
-        return float("inf")
     return mean_score / cost_per_case_usd

@@ -8,6 +8,7 @@ from typing import Any
 from planner.report.render import Column
 
 SUMMARY_COLUMNS = [
+    Column("group", "ranked among"),
     Column("rank", "#"),
     Column("model", "model"),
     Column("hosting", "hosting"),
@@ -21,7 +22,8 @@ SUMMARY_COLUMNS = [
     Column("latency_p50_ms", "p50 ms", ",.0f"),
     Column("latency_p95_ms", "p95 ms", ",.0f"),
     Column("cost_per_case_usd", "$/case", ".6f"),
-    Column("score_per_usd", "score/$", ",.0f"),
+    Column("score_per_usd_text", "score/$"),
+    Column("judge_cost_usd", "judge $ (all cases)", ".4f"),
     Column("price", "price"),
 ]
 TAG_COLUMNS = [
@@ -52,13 +54,36 @@ def _price_label(price: dict[str, Any]) -> str:
     return "unpriced"
 
 
+GROUPS = ("free", "priced", "self-hosted", "unpriced")
+"""How summary rows are ranked, group by group: free models (cost $0 per case: score per dollar
+is undefined, so by mean score), priced ones by score per dollar, then self-hosted models (their
+cost depends on volume: planner route prices them) and unpriced ones, each by mean score."""
+
+
+def _group(hosting: str, cost_per_case_usd: float | None) -> str:
+    if cost_per_case_usd is not None:
+        return "free" if cost_per_case_usd == 0 else "priced"
+    return "self-hosted" if hosting == "self-hosted" else "unpriced"
+
+
+def _score_per_usd_text(group: str, value: float | None) -> str:
+    if group == "free":
+        return "free"
+    if group == "self-hosted":
+        return "by volume"
+    return "-" if value is None else f"{value:,.0f}"
+
+
 def summary_rows(records: list[Any]) -> list[dict[str, Any]]:
-    """One row per model, ranked by quality per dollar (priced first), then by mean score."""
+    """One row per model, ranked within its group (GROUPS, in that order): free by mean score,
+    priced by quality per dollar, self-hosted and unpriced by mean score."""
     from planner.quality.stats import quality_per_dollar
 
     rows = []
     for r in records:
         s = r.summary.model_dump()
+        group = _group(r.hosting, s["cost_per_case_usd"])
+        per_usd = quality_per_dollar(s["mean_score"], s["cost_per_case_usd"])
         rows.append(
             {
                 "model": r.model,
@@ -66,7 +91,9 @@ def summary_rows(records: list[Any]) -> list[dict[str, Any]]:
                 "served_model": r.served_model,
                 **s,
                 "ci": _ci(s),
-                "score_per_usd": quality_per_dollar(s["mean_score"], s["cost_per_case_usd"]),
+                "group": group,
+                "score_per_usd": per_usd,
+                "score_per_usd_text": _score_per_usd_text(group, per_usd),
                 "price": _price_label(r.price.model_dump(mode="json")),
                 "pass_threshold": r.pass_threshold,
                 "record_id": r.id,
@@ -74,14 +101,42 @@ def summary_rows(records: list[Any]) -> list[dict[str, Any]]:
         )
     rows.sort(
         key=lambda x: (
-            x["score_per_usd"] is None,
-            -(x["score_per_usd"] or 0.0),
+            GROUPS.index(x["group"]),
+            x["mean_score"] is None,
+            -(x["score_per_usd"] or 0.0) if x["group"] == "priced" else 0.0,
             -(x["mean_score"] or 0.0),
+            x["model"],
         )
     )
-    for i, row in enumerate(rows, start=1):
-        row["rank"] = i
+    rank: dict[str, int] = {}
+    for row in rows:
+        rank[row["group"]] = rank.get(row["group"], 0) + 1
+        row["rank"] = rank[row["group"]]
     return rows
+
+
+def summary_footer(rows: list[dict[str, Any]], threshold: float, out: Any) -> str:
+    """What the summary table's columns mean and how each group is ranked (and priced)."""
+    groups = {r["group"] for r in rows}
+    lines = [
+        "mean: of scored cases (unscored and failed cases left out, counted apart); 95% CI: bootstrap "
+        f"over cases; pass: score >= {threshold:g}; $/case: the model's own tokens x its price.",
+        "score/$: mean score per dollar of one case, the ranking among priced models.",
+    ]
+    if "free" in groups:
+        lines.append("free: $0 per case, ranked first, by mean score (score per dollar is undefined).")
+    if "self-hosted" in groups:
+        lines.append(
+            "self-hosted: not priced per case (its cost depends on volume), ranked apart by mean score; "
+            "to rank it by score/$ give --price IN/OUT ($ per 1M tokens, your own cost), or compare it "
+            "at your volume with planner route --quality FILE."
+        )
+    if "unpriced" in groups:
+        lines.append("unpriced: ranked apart by mean score; give --price IN/OUT or --price PROVIDER/MODEL.")
+    if any(r.get("judge_cost_usd") is not None for r in rows):
+        lines.append("judge $: what judging cost over all cases: evaluation overhead, not in $/case.")
+    lines.append(f"Quality is measured on your cases; prices are the catalog's or given. Records: {out}")
+    return "\n".join(lines)
 
 
 def tag_rows(records: list[Any]) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """A scripted OpenAI-style chat server for eval tests: answers chosen by the test (streamed, or one
 JSON reply when not streaming), usage that says exactly how many tokens were "used", 429 storms
-with Retry-After, a concurrency limit that rejects the excess, and 401 for a bad key.
+with Retry-After, a concurrency limit that rejects the excess, 401 for a bad key, and 503 for the
+models the test names in `unavailable` (while it names them).
 
 Token counts are whitespace words: prompt_tokens = words of all messages, completion_tokens =
 words of the answer; each word is one streamed chunk.
@@ -28,6 +29,7 @@ class ScriptedServer(FakeServer):
     retry_after: str | None = "0.05"
     limit: int | None = None  # more requests in flight than this get 429
     delay_s: float = 0.0  # before the answer: keeps requests in flight
+    unavailable: set[str] = field(default_factory=set)  # these models get 503 (no Retry-After)
     requests: int = 0
     rejected: int = 0
     bodies: list[dict] = field(default_factory=list)
@@ -38,6 +40,10 @@ class ScriptedServer(FakeServer):
         model = request.get("model", "")
         if model == "unauthorized":
             await self._send(writer, 401, b'{"error":{"message":"invalid api key"}}')
+            return True
+        if model in self.unavailable:
+            self.rejected += 1
+            await self._send(writer, 503, b'{"error":{"message":"overloaded"}}')
             return True
         if self.requests <= self.storm or (self.limit is not None and self.active >= self.limit):
             self.rejected += 1
@@ -83,7 +89,8 @@ class ScriptedServer(FakeServer):
     async def _send(
         self, writer: asyncio.StreamWriter, status: int, body: bytes, retry_after: str | None = None
     ) -> None:
-        reason = {200: "OK", 401: "Unauthorized", 429: "Too Many Requests"}[status]
+        reasons = {200: "OK", 401: "Unauthorized", 429: "Too Many Requests", 503: "Service Unavailable"}
+        reason = reasons[status]
         head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
         if retry_after is not None:
             head += f"retry-after: {retry_after}\r\n"

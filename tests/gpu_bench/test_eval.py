@@ -237,6 +237,7 @@ def test_a_run_scores_every_case_exactly(tmp_path: Path) -> None:
         assert server.requests == sent
     assert "already evaluated" in second.stderr
     assert result.returncode == 0, result.stderr[-3000:]
+    assert f"wrote 1 QualityRecord(s) to {out} (created {out.parent})" in result.stderr
     (rec,) = records(out)
     from planner.records import QualityRecord
 
@@ -263,10 +264,20 @@ def test_a_run_scores_every_case_exactly(tmp_path: Path) -> None:
         assert (r["input_tokens"], r["output_tokens"]) == (prompt_words, out_words)
         assert r["tokens_source"] == "usage"
         assert r["cost_usd"] == pytest.approx((prompt_words * 0.5 + out_words * 2) / 1e6, rel=1e-12)
-    assert by_id["tcp"]["judge_cost_usd"] > 0
+    # The judge's cost: its usage (both tries) x its price, per case; in total as the evaluation's
+    # overhead, never inside the model's cost per case.
+    tcp = by_id["tcp"]
+    assert tcp["judge_cost_usd"] == pytest.approx(
+        (tcp["judge_input_tokens"] * 1 + tcp["judge_output_tokens"] * 4) / 1e6, rel=1e-12
+    )
+    first_reply, second_reply = "Looks great to me!", '{"score": 0.9, "reason": "accurate"}'
+    assert tcp["judge_output_tokens"] == len(first_reply.split()) + len(second_reply.split())
+    assert by_id["udp"]["judge_cost_usd"] > 0  # unreadable, but it was paid for
+    assert s["judge_cost_usd"] == pytest.approx(tcp["judge_cost_usd"] + by_id["udp"]["judge_cost_usd"])
     assert s["cost_per_case_usd"] == pytest.approx(sum(by_id[c["id"]]["cost_usd"] for c in CASES) / 8)
-    # What the endpoint said it was: the pinned version.
+    # What the endpoints said they were: the pinned versions, the model's and the judge's.
     assert rec["served_model"] == "scripted-2026-01-01"
+    assert rec["judge"]["served_model"] == "scripted-2026-01-01"
     assert rec["system_fingerprint"] == "fp_scripted"
     assert rec["by_tag"]["simple"]["mean_score"] == 0.5
     assert rec["by_tag"]["complex"]["cases"] == 3
@@ -307,10 +318,51 @@ def test_catalog_prices_and_quality_per_dollar_ranking(tmp_path: Path) -> None:
     assert hosted["catalog_model"] == "llama-3.1-8b-instruct"
     assert "cost_usd" not in hosted["results"][0]  # sized by planner route, not per case
     ranked = json.loads(result.stdout)["models"]
-    assert [m["model"] for m in ranked] == ["gpt-4o-mini", "llama-3.1-8b-instruct"]  # priced first
+    assert [m["model"] for m in ranked] == ["gpt-4o-mini", "llama-3.1-8b-instruct"]
+    assert [(m["group"], m["rank"]) for m in ranked] == [("priced", 1), ("self-hosted", 1)]
     assert ranked[0]["score_per_usd"] == pytest.approx(
         api["summary"]["mean_score"] / api["summary"]["cost_per_case_usd"]
     )
+    assert ranked[1]["score_per_usd"] is None
+
+
+def test_free_and_self_hosted_models_are_ranked_in_groups_of_their_own(tmp_path: Path) -> None:
+    cases = write_cases(tmp_path / "cases.jsonl", CASES[:6])
+    models = ["gpt-4o-mini", "free", "llama-3.1-8b-instruct", "mystery"]
+    prices = ["auto", "0/0", "auto", "none"]
+    args = [x for m, p in zip(models, prices, strict=True) for x in ("--model", m, "--price", p)]
+
+    def answers(model: str, messages: list[dict[str, str]]) -> str:
+        return "wrong" if model == "mystery" else answer(model, messages)
+
+    with ScriptedServer(answer=answers) as server:
+        as_json = gpu_bench(
+            "eval", str(cases), "--endpoint", server.url, *args, "--out", str(tmp_path / "a.jsonl"),
+            "--format", "json",
+        )  # fmt: skip
+        table = gpu_bench(
+            "eval", str(cases), "--endpoint", server.url, *args, "--out", str(tmp_path / "b.jsonl")
+        )
+    assert as_json.returncode == 0, as_json.stderr[-3000:]  # $0 a case: no inf, no crash
+    ranked = json.loads(as_json.stdout)["models"]
+    groups = [(m["model"], m["group"], m["rank"]) for m in ranked]
+    assert groups == [
+        ("free", "free", 1),  # free first, explicitly
+        ("gpt-4o-mini", "priced", 1),
+        ("llama-3.1-8b-instruct", "self-hosted", 1),
+        ("mystery", "unpriced", 1),
+    ]
+    free = ranked[0]
+    assert free["cost_per_case_usd"] == 0
+    assert free["score_per_usd"] is None  # undefined at zero cost, not infinite
+    assert table.returncode == 0, table.stderr[-3000:]
+    lines = {line.split()[2]: line for line in table.stdout.splitlines() if line.split()[2:3]}
+    assert lines["free"].split()[:2] == ["free", "1"]
+    assert " free " in lines["free"].split("0.000000", 1)[1]
+    assert "by volume" in lines["llama-3.1-8b-instruct"]
+    assert "self-hosted: not priced per case" in table.stdout
+    assert "give --price IN/OUT" in table.stdout
+    assert "planner route --quality FILE" in table.stdout
 
 
 def test_a_429_storm_is_ridden_out(tmp_path: Path) -> None:
@@ -344,12 +396,112 @@ def test_retries_run_out_and_the_case_is_recorded_failed(tmp_path: Path) -> None
             "--max-retries", "2", "--backoff-base", "0.01", "--out", str(out), "--format", "json",
         )  # fmt: skip
         assert server.requests == 6
-    assert result.returncode == 0, result.stderr[-3000:]
-    (rec,) = records(out)
-    assert rec["summary"]["errors"] == 2
-    assert rec["summary"]["scored"] == 0
-    assert "mean_score" not in rec["summary"]
-    assert all(r["error"].startswith("http_429") and r["attempts"] == 3 for r in rec["results"])
+        assert result.returncode == 1, result.stderr[-3000:]  # recorded, but not done: scripts notice
+        assert "Traceback" not in result.stderr
+        assert "small: 2 of 2 case(s) failed (mostly http_429)" in result.stderr
+        assert "run the same command again" in result.stderr
+        (rec,) = records(out)
+        assert rec["summary"]["errors"] == 2
+        assert rec["summary"]["scored"] == 0
+        assert "mean_score" not in rec["summary"]
+        assert all(r["error"].startswith("http_429") and r["attempts"] == 3 for r in rec["results"])
+        assert json.loads(result.stdout)["failed"] == ["small: 2 of 2 case(s) failed (mostly http_429)"]
+        # The storm is over: the same command tries the failed cases again and records them.
+        server.storm = 0
+        again = gpu_bench(
+            "eval", str(cases), "--endpoint", server.url, "--model", "small", "--price", "none",
+            "--max-retries", "2", "--backoff-base", "0.01", "--out", str(out),
+        )  # fmt: skip
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert server.requests == 8
+    old, new = records(out)  # the failed record is kept; the newest one is complete
+    assert old["id"] == rec["id"]
+    assert new["summary"]["errors"] == 0
+    assert [r["score"] for r in new["results"]] == [1.0, 0.0]
+
+
+def test_only_the_failed_cases_are_tried_again(tmp_path: Path) -> None:
+    cases = write_cases(tmp_path / "cases.jsonl", CASES)
+    out = tmp_path / "q.jsonl"
+    args = ["eval", str(cases), "--model", "small", "--price", "0.5/2", "--judge-model", "judge-1"]
+    args += ["--judge-price", "1/4", "--max-retries", "0", "--concurrency", "1", "--out", str(out)]
+    with ScriptedServer(answer=answer, storm=1, retry_after=None, unavailable={"judge-1"}) as server:
+        args += ["--endpoint", server.url]
+        first = gpu_bench(*args)
+        assert first.returncode == 1, first.stderr[-3000:]
+        (rec,) = records(out)
+        by_id = {r["case_id"]: r for r in rec["results"]}
+        assert by_id["fr"]["error"].startswith("http_429")  # the first request: a 429, no retry left
+        assert by_id["tcp"]["unscored_reason"].startswith("judge request failed: http_503")
+        assert by_id["tcp"]["output"] == ANSWERS["Explain TCP."]  # the answer is kept
+        assert "small: 3 of 8 case(s) failed" in first.stderr
+        sent = {m: server.seen.count(m) for m in ("small", "judge-1")}
+        server.unavailable.clear()
+        second = gpu_bench(*args)
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert "resuming: 5 of 8 cases done" in second.stderr
+        assert "2 answered case(s) to judge again" in second.stderr
+        # Only fr is asked again; tcp and udp only of the judge (tcp: malformed, then read; udp:
+        # unreadable three times, --judge-retries 2).
+        assert server.seen.count("small") - sent["small"] == 1
+        assert server.seen.count("judge-1") - sent["judge-1"] == 2 + 3
+    _, new = records(out)
+    by_id = {r["case_id"]: r for r in new["results"]}
+    assert by_id["fr"]["score"] == 1.0
+    assert by_id["tcp"]["score"] == 0.9
+    assert by_id["tcp"]["attempts"] == 1  # the answer's own request, carried over
+    assert "unreadable" in by_id["udp"]["unscored_reason"]  # a result: not tried again
+    assert new["summary"]["errors"] == 0
+    before = {r["case_id"]: r for r in rec["results"]}
+    for case_id in ("it", "primes", "order", "json", "math"):
+        assert by_id[case_id] == before[case_id]  # carried over as they were
+    assert "5 answered case(s) carried over from record" in new["notes"]
+    third = gpu_bench(*args)  # nothing failed any more: nothing to do
+    assert "already evaluated" in third.stderr
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_endpoint_stops_that_model_at_once(tmp_path: Path) -> None:
+    cases = write_cases(tmp_path / "cases.jsonl", CASES[:2])
+    out = tmp_path / "q.jsonl"
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    started = time.monotonic()
+    result = gpu_bench(
+        "eval", str(cases), "--endpoint", dead, "--model", "small", "--price", "none", "--out", str(out),
+    )  # fmt: skip
+    assert time.monotonic() - started < 30  # no backoff: 6 retries would take a minute
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"small at {dead}: unreachable" in result.stderr
+    assert "is the server running there? check --endpoint" in result.stderr
+    assert not out.exists()  # nothing finished: no record
+    again = gpu_bench("eval", str(cases), "--endpoint", dead, "--model", "small", "--price", "none",
+                      "--out", str(out))  # fmt: skip
+    assert again.returncode == 2  # still stopped, never "already evaluated"
+    assert "already evaluated" not in again.stderr
+
+
+def test_an_unreachable_judge_stops_the_model_and_keeps_its_answers(tmp_path: Path) -> None:
+    cases = write_cases(tmp_path / "cases.jsonl", [CASES[6]])
+    out = tmp_path / "q.jsonl"
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    with ScriptedServer(answer=answer) as server:
+        result = gpu_bench(
+            "eval", str(cases), "--endpoint", server.url, "--model", "small", "--price", "none",
+            "--judge-endpoint", dead, "--judge-model", "judge-1", "--out", str(out),
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert f"the judge: judge-1 at {dead}: unreachable" in result.stderr
+    assert "check --judge-endpoint" in result.stderr
+    (line,) = Path(f"{out}.progress").read_text().splitlines()
+    assert json.loads(line)["case"]["output"] == ANSWERS["Explain TCP."]
 
 
 def test_a_refused_key_stops_that_model_with_a_clear_error(tmp_path: Path) -> None:

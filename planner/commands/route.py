@@ -14,6 +14,7 @@ from planner.commands.inputs import FLEET_OPTIONS, WORKLOAD_OPTIONS, Inputs, app
 from planner.errors import PlannerError
 from planner.quality.inputs import (
     CaseFile,
+    mix_shares,
     parse_mix,
     pick,
     read_case_texts,
@@ -175,6 +176,11 @@ def build(app: AppContext, inputs: Inputs, o: dict[str, Any]) -> Setup:
         )
     if cases is not None and (missing := [c for c in case_ids if c not in cases.texts]):
         raise PlannerError(f"--cases has no case {missing[0]!r}, which the records hold")
+    if o["mix"] and mode == "rules":
+        raise PlannerError(
+            "--mix sets shares per class for --classify tags or model; with rules the traffic shares "
+            "come from --queries (or the cases): drop --mix, or give --classify tags"
+        )
     queries = read_queries(o["queries"]) if o["queries"] else None
     if queries and mode == "tags":
         raise PlannerError(
@@ -215,11 +221,9 @@ def build(app: AppContext, inputs: Inputs, o: dict[str, Any]) -> Setup:
             if unlabeled:
                 notes.append(f"{unlabeled} item(s) the classifier did not label went to the complex class")
         if o["mix"]:
-            shares = parse_mix(o["mix"])
-            unknown = set(shares) - set(case_class.values())
-            if unknown:
-                known = sorted(set(case_class.values()))
-                raise PlannerError(f"--mix names unknown class(es) {sorted(unknown)}; the classes: {known}")
+            known = sorted(set(case_class.values()))
+            shares, mix_notes = mix_shares(parse_mix(o["mix"]), known, o["mix"])
+            notes += mix_notes
             traffic_source = f"--mix {o['mix']}"
         else:
             source = traffic_labels or [case_class[c] for c in case_ids]

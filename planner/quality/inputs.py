@@ -116,6 +116,7 @@ def prompt_text(value: Any) -> str:
 
 
 def parse_mix(text: str) -> dict[str, float]:
+    """`simple=0.7,complex=0.3` -> {class: share} as given (checked against the classes by mix_shares)."""
     mix = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
@@ -123,10 +124,36 @@ def parse_mix(text: str) -> dict[str, float]:
             share = float(value)
         except ValueError:
             share = -1.0
-        if not sep or share < 0:
+        if not sep or not name.strip() or not share >= 0 or share == float("inf"):
             raise PlannerError(f"--mix {text!r}: expected CLASS=SHARE,..., e.g. simple=0.7,complex=0.3")
+        if name.strip() in mix:
+            raise PlannerError(f"--mix {text!r}: class {name.strip()!r} is given twice")
         mix[name.strip()] = share
+    if sum(mix.values()) <= 0:
+        raise PlannerError(f"--mix {text!r}: the shares must not all be zero")
+    return mix
+
+
+MIX_TOLERANCE = 1e-6
+
+
+def mix_shares(mix: dict[str, float], classes: list[str], text: str) -> tuple[dict[str, float], list[str]]:
+    """Traffic shares per class from --mix: shares that sum to 1 (a class left out gets none, and
+    the output says so), or a weight for every class (normalised, and said). -> (shares, notes)."""
+    unknown = sorted(set(mix) - set(classes))
+    if unknown:
+        raise PlannerError(f"--mix names unknown class(es) {unknown}; the classes: {sorted(classes)}")
     total = sum(mix.values())
-    if total <= 0:
-        raise PlannerError("--mix shares must not all be zero")
-    return {k: v / total for k, v in mix.items()}
+    missing = [c for c in classes if c not in mix]
+    if abs(total - 1.0) <= MIX_TOLERANCE:
+        notes = [f"--mix {text}: no traffic for {', '.join(missing)}"] if missing else []
+        return {c: mix.get(c, 0.0) for c in classes}, notes
+    if not missing:
+        shares = {c: mix[c] / total for c in classes}
+        shown = ", ".join(f"{c} {v:.1%}" for c, v in shares.items())
+        return shares, [f"--mix {text}: weights (sum {total:g}) taken as shares: {shown}"]
+    example = ",".join(f"{c}={1 / len(classes):.2g}" for c in classes)
+    raise PlannerError(
+        f"--mix {text!r}: the shares sum to {total:g}, not 1, and it leaves out {', '.join(missing)}: "
+        f"give shares that sum to 1 (e.g. {example}), or a weight for every class ({', '.join(classes)})"
+    )

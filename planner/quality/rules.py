@@ -152,5 +152,18 @@ def load(path: Path | None) -> RuleSet:
     except OSError as exc:
         raise PlannerError(f"cannot read --rules {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
-        raise PlannerError(f"--rules {path} is not valid YAML: {exc}") from None
+        raise PlannerError(yaml_problem(path, exc)) from None
     return build(data, str(path))
+
+
+def yaml_problem(path: Path, exc: Exception) -> str:
+    """One line, FILE:LINE: what is wrong (PyYAML's own message spans several, with a caret drawing)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+    if mark is None:
+        return f"{path}: not valid YAML: {problem}"
+    text = f"{path}:{mark.line + 1}: not valid YAML: {problem} (column {mark.column + 1})"
+    context, started = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and started is not None:
+        text += f", {' '.join(str(context).split())} that starts on line {started.line + 1}"
+    return text

@@ -179,6 +179,66 @@ def test_a_rules_file_and_its_errors(invoke, quality, tmp_path: Path) -> None:
     )
     assert bad.exit_code == 2
     assert "rules[0]: pattern '(' is not a valid regular expression" in bad.output
+    rules.write_text("threshold: 1\nrules:\n  - name: a\n    keywords: [hi\n  - name: b\n")
+    bad = invoke(
+        "route", "--quality", str(q), "--cases", str(cases), "--rules", str(rules), "--tokens-per-day", "1M"
+    )
+    assert bad.exit_code == 2
+    (line,) = bad.output.strip().splitlines()  # one line: file:line: problem
+    assert line.startswith(f"error: {rules}:5: not valid YAML: expected ',' or ']'")
+    assert "flow sequence that starts on line 4" in line
+    mixed = invoke(
+        "route", "--quality", str(q), "--cases", str(cases), "--mix", "simple=1", "--tokens-per-day", "1M"
+    )
+    assert mixed.exit_code == 2
+    assert "--mix sets shares per class for --classify tags or model" in mixed.output
+
+
+def test_mix_shares_sum_to_one_or_name_every_class(invoke, quality) -> None:
+    q, _ = quality
+
+    def route(mix: str) -> dict:
+        result = invoke(
+            "route", "--quality", str(q), "--tokens-per-day", "10M", "--mix", mix, "--format", "json"
+        )
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    weights = route("simple=7,complex=3")  # a weight for every class: normalised, and said
+    assert {c["class"]: c["share"] for c in weights["classes"]} == pytest.approx(
+        {"simple": 0.7, "complex": 0.3}
+    )
+    assert any(
+        "weights (sum 10) taken as shares: complex 30.0%, simple 70.0%" in a for a in weights["assumptions"]
+    )
+    only = route("simple=1")  # sums to 1: the class left out gets no traffic, and that is said
+    assert {c["class"]: c["share"] for c in only["classes"]} == {"simple": 1.0, "complex": 0.0}
+    assert any("--mix simple=1: no traffic for complex" in a for a in only["assumptions"])
+    assert route("simple=0.7,complex=0.3")["classes"] == weights["classes"]
+
+
+def test_dotted_model_names_show_their_numbers(invoke, tmp_path: Path) -> None:
+    _, sha = write_cases(tmp_path)
+    path = tmp_path / "q.jsonl"
+    recs = [
+        record("llama-3.1-8b-instruct", SMALL_SCORES, SMALL_LAT, sha, SMALL_PRICE),
+        record("gpt-4.1", LARGE_SCORES, LARGE_LAT, sha, LARGE_PRICE),
+    ]
+    path.write_text("".join(r.model_dump_json(exclude_none=True) + "\n" for r in recs))
+    args = ["route", "--quality", str(path), "--tokens-per-day", "10M", "--mix", "simple=0.8,complex=0.2"]
+    for fmt in ("table", "markdown"):
+        result = invoke(*args, "--format", fmt)
+        assert result.exit_code == 0, result.output
+        header = next(line for line in result.output.splitlines() if "q llama-3.1-8b-instruct" in line)
+        assert "q gpt-4.1" in header
+        rows = {
+            cells[0]: cells
+            for line in result.output.splitlines()
+            if (cells := line.replace("|", " ").split()) and cells[0] in ("simple", "complex")
+        }
+        # class, traffic, cases, served by, q small, q large: the numbers, not "-"
+        assert rows["simple"][-2:] == ["0.833", "1.000"], result.output
+        assert rows["complex"][-2:] == ["0.100", "0.850"], result.output
 
 
 def test_a_self_hosted_tier_is_sized_like_planner_capacity(invoke, quality) -> None:
@@ -253,6 +313,11 @@ def test_rule_scores() -> None:
         (["--classify", "rules"], "give --cases"),
         (["--mix", "simple=x"], "expected CLASS=SHARE"),
         (["--mix", "easy=1"], "unknown class(es) ['easy']"),
+        (["--mix", "simple=2"], "the shares sum to 2, not 1, and it leaves out complex"),
+        (["--mix", "simple=0.5"], "the shares sum to 0.5, not 1, and it leaves out complex"),
+        (["--mix", "simple=0.5,simple=0.5"], "class 'simple' is given twice"),
+        (["--mix", "simple=0,complex=0"], "must not all be zero"),
+        (["--classify", "rules", "--mix", "simple=1"], "give --cases"),
         (["--tier", "code=large"], "case 'a' has no class tag"),
         (["--price", "small=none"], "small has no price: give --price small=IN/OUT"),
     ],

@@ -93,6 +93,12 @@ from planner.quality.inputs import (
     show_default=True,
     help="Recommend the cheapest option within this much mean score of the large model.",
 )
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw the quality-cost curve to this PNG: blended quality vs $/month for every option, "
+    "the Pareto frontier and the all-small/all-large baselines marked (needs the report extra).",
+)
 @apply(WORKLOAD_OPTIONS)
 @apply(FLEET_OPTIONS)
 @format_option
@@ -111,7 +117,30 @@ def route_cmd(app: AppContext, inputs: Inputs, **o: Any) -> None:
 
     setup = build(app, inputs, o)
     payload = route_payload(setup, inputs, o["max_quality_drop"])
+    png = None
+    if o["plot"]:
+        from planner.report.route import plot_png
+
+        png = plot_png(payload)  # before any output: a missing matplotlib fails cleanly
     render(payload, o["fmt"])
+    if png is not None:
+        write_plot(o["plot"], png)
+
+
+def write_plot(path: Path, png: bytes) -> None:
+    """Write whole (temp file + rename) and say where; the folder is created if need be."""
+    import os
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(png)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise PlannerError(f"cannot write --plot {path}: {exc.strerror or exc}") from None
+    click.echo(f"wrote the quality-cost plot to {path} ({len(png) / 1024:,.0f} KiB)", err=True)
 
 
 @dataclass

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from planner.errors import PlannerError
 from planner.report.render import Column, render_rows, to_json
 
 if TYPE_CHECKING:
@@ -187,3 +188,84 @@ def _q(row: dict[str, Any]) -> str:
 
 def _tier_text(t: dict[str, Any]) -> str:
     return f"{t['model']} {t['share']:.0%}: ${t['usd_per_month']:,.2f}/month ({t['how']})"
+
+
+# -- the quality-cost curve (--plot) ----------------------------------------------------------
+
+
+def plot_png(payload: dict[str, Any]) -> bytes:
+    """Blended quality against monthly cost for every routing option: the Pareto frontier, the
+    all-small and all-large baselines, the routed and recommended options marked. PNG bytes.
+
+    matplotlib (the `report` extra, Agg backend) is imported here only."""
+    import io
+
+    try:
+        import matplotlib
+    except ImportError:
+        raise PlannerError("--plot needs matplotlib: pip install 'selfhost-planner[report]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def text(s: str) -> str:  # shown literally: matplotlib reads "$...$" as mathematics
+        return s.replace("$", r"\$")
+
+    rows = [r for r in payload["options"] if r["quality"] is not None and r["usd_per_month"] is not None]
+    by_name = {r["option"]: r for r in rows}
+    fig, ax = plt.subplots(figsize=(8.5, 5.2))
+    ax.grid(True, alpha=0.3)
+    for r in rows:
+        err = None
+        if r["ci_low"] is not None:
+            err = [[r["quality"] - r["ci_low"]], [r["ci_high"] - r["quality"]]]
+        ax.errorbar([r["usd_per_month"]], [r["quality"]], yerr=err, fmt="o", color="#7f7f7f",
+                    markersize=4, elinewidth=0.8, capsize=2, alpha=0.8, zorder=2)  # fmt: skip
+    frontier = sorted((r for r in rows if r["frontier"]), key=lambda r: (r["usd_per_month"], r["quality"]))
+    if frontier:
+        xs, ys = [r["usd_per_month"] for r in frontier], [r["quality"] for r in frontier]
+        ax.plot(xs, ys, "-", color="#1f77b4", linewidth=1.6, zorder=3,
+                label="Pareto frontier (no option cheaper and better)")  # fmt: skip
+        for r in frontier:
+            ax.annotate(f"{r['to_large']:.0%}", (r["usd_per_month"], r["quality"]), xytext=(4, -11),
+                        textcoords="offset points", fontsize=7, color="#1f77b4")  # fmt: skip
+    drop = payload["max_quality_drop"]
+    marks = [
+        (payload["all_small"], "s", "#2ca02c", f"all small: {payload['small']}"),
+        (payload["all_large"], "s", "#d62728", f"all large: {payload['large']}"),
+        (payload["routed"], "*", "#ff7f0e", f"routed: {payload['routing']}"),
+        (payload["recommended"], "o", "none", f"recommended (within {drop:g} of large)"),
+    ]
+    for name, marker, color, label in marks:
+        if name is None or name not in by_name:
+            continue
+        r = by_name[name]
+        style: dict[str, Any] = {"markerfacecolor": "none", "markeredgecolor": "black", "markersize": 15}
+        if color != "none":
+            style = {"color": color, "markersize": 13 if marker == "*" else 9, "markeredgecolor": "black"}
+        ax.plot([r["usd_per_month"]], [r["quality"]], marker, linestyle="none", label=text(label[:80]),
+                zorder=4, **style)  # fmt: skip
+    costs = [r["usd_per_month"] for r in rows if r["usd_per_month"] > 0]
+    if costs and max(costs) / min(costs) > 20:
+        from matplotlib.ticker import LogLocator, NullFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 10 else f"{v:,.2g}"))
+    ax.margins(x=0.08, y=0.1)
+    w = payload["workload"]
+    ax.set_xlabel(f"monthly cost (USD per month, at {w['tokens_per_day']:,.0f} tokens/day; router included)")
+    ax.set_ylabel("blended quality (mean score on your cases, 0-1)")
+    ax.set_title(text(f"Routing {payload['small']} / {payload['large']}: quality vs cost "
+                      "(bars: bootstrap interval; % = share sent to large)"), fontsize=9)  # fmt: skip
+    unmeasured = [r["option"] for r in payload["options"] if r["quality"] is None]
+    if unmeasured:
+        ax.text(0.01, 0.01, text(f"not drawn (quality unmeasured): {len(unmeasured)} option(s)"),
+                transform=ax.transAxes, fontsize=7)  # fmt: skip
+    ax.legend(fontsize=7, loc="lower right")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", dpi=130)
+    plt.close(fig)
+    return buf.getvalue()

@@ -420,3 +420,35 @@ def test_a_model_as_classifier_labels_and_costs(invoke, quality, tmp_path: Path)
     classes = {c["class"]: c for c in p["classes"]}
     assert classes["complex"]["cases"] == 2
     assert routed["latency_p50_ms"] > 110.0  # the classifier's own latency comes first
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    import struct
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_the_quality_cost_curve_is_drawn(invoke, quality, tmp_path: Path) -> None:
+    q, cases = quality
+    plot = tmp_path / "plots" / "route.png"  # the folder does not exist yet
+    result = invoke(
+        "route", "--quality", str(q), "--cases", str(cases), "--tokens-per-day", "10M",
+        "--plot", str(plot), "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)  # stdout stays the JSON; the note goes to stderr
+    assert f"wrote the quality-cost plot to {plot}" in result.stderr
+    data = plot.read_bytes()
+    width, height = png_size(data)
+    assert 600 <= width <= 3000
+    assert 400 <= height <= 2000
+    assert 10_000 < len(data) < 2_000_000
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    bad = invoke("route", "--quality", str(q), "--tokens-per-day", "10M", "--mix", "simple=0.8,complex=0.2",
+                 "--plot", str(blocked / "route.png"))  # fmt: skip
+    assert bad.exit_code == 2
+    assert f"cannot write --plot {blocked / 'route.png'}" in bad.output

@@ -498,15 +498,15 @@ async def evaluate(
     states = []
     for t in targets:
         key = run_key(cases, t, judge if cases.needs_judge else None, s)
+        before = None if force else previous.get(key)
+        if before is not None and not any(failed(r) for r in before["results"]):
+            log(
+                f"[{t.label}] already evaluated on these cases with these settings (in {out}); "
+                "--force runs it again"
+            )
+            continue
         state = RunState(t, key, endpoint(t, "--endpoint"), judge_ep, judge if judge_ep else None)
-        before = previous.get(key)
-        if before is not None and not force:
-            if not any(failed(r) for r in before["results"]):
-                log(
-                    f"[{t.label}] already evaluated on these cases with these settings (in {out}); "
-                    "--force runs it again"
-                )
-                continue
+        if before is not None:
             state.carried_from = before.get("id")
             for r in before["results"]:
                 place = state.rejudge if failed(r) else state.results

@@ -488,6 +488,40 @@ def test_an_unreachable_endpoint_stops_that_model_at_once(tmp_path: Path) -> Non
     assert "already evaluated" not in again.stderr
 
 
+def test_a_server_that_goes_away_mid_run_stops_the_model_and_the_run_resumes(tmp_path: Path) -> None:
+    many = [{"id": f"c{i}", "input": "Capital of France?", "expected": "Paris"} for i in range(30)]
+    cases = write_cases(tmp_path / "cases.jsonl", many)
+    out = tmp_path / "q.jsonl"
+    progress = tmp_path / "q.jsonl.progress"
+    port = free_port()
+    args = ["eval", str(cases), "--endpoint", f"http://127.0.0.1:{port}/v1", "--model", "small"]
+    args += ["--price", "none", "--concurrency", "1", "--max-retries", "2", "--backoff-base", "0.01"]
+    args += ["--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with ScriptedServer(answer=answer, delay_s=0.05, port=port):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gpu_bench.cli", *args],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if progress.exists() and len(progress.read_text().splitlines()) >= 5:
+                break
+            time.sleep(0.02)
+    _, stderr = proc.communicate(timeout=60)  # the server is gone: the model stops, not 30 failures
+    assert proc.returncode == 2, stderr[-3000:]
+    assert "stopped accepting connections (3 tries" in stderr
+    assert not out.exists()
+    answered = {json.loads(x)["case"]["case_id"] for x in progress.read_text().splitlines()}
+    assert 5 <= len(answered) < 30
+    with ScriptedServer(answer=answer, port=port) as server:  # back again: the run resumes
+        result = gpu_bench(*args)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert server.requests == 30 - len(answered)
+    (rec,) = records(out)
+    assert rec["summary"]["scored"] == 30
+
+
 def test_an_unreachable_judge_stops_the_model_and_keeps_its_answers(tmp_path: Path) -> None:
     cases = write_cases(tmp_path / "cases.jsonl", [CASES[6]])
     out = tmp_path / "q.jsonl"

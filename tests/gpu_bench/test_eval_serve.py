@@ -78,6 +78,7 @@ def test_eval_against_transformers_serve(tmp_path: Path, tiny_model: Path, invok
     rec = json.loads(out.read_text().splitlines()[0])
     assert rec["summary"]["errors"] == 0, rec["results"]
     assert rec["served_model"]  # what the server said answered
+    assert rec["judge"]["served_model"]  # and what it said judged
     by_id = {r["case_id"]: r for r in rec["results"]}
     for case in CASES:
         r = by_id[case["id"]]

@@ -64,23 +64,49 @@ def _line_loader() -> type:
     class LineLoader(base):  # type: ignore[misc, valid-type]
         pass
 
+    error = yaml.constructor.ConstructorError
+
+    def construct_value(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        # PyYAML's constructors raise plain ValueError/TypeError for some bad scalars
+        # (`!!int abc`): give them the node's line like any other YAML error.
+        try:
+            return loader.construct_object(node, deep=True)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise error(None, None, f"cannot read this value: {exc}", node.start_mark) from None
+
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[str, Any]:
         loader.flatten_mapping(node)
         mapping: dict[str, Any] = {}
         lines: dict[str, int] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = construct_value(loader, key_node)
+            try:
+                hash(key)
+            except TypeError:
+                raise error(
+                    None,
+                    None,
+                    "a key must be a plain value (a name), not a list or a mapping",
+                    key_node.start_mark,
+                ) from None
             if key in mapping:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            mapping[key] = loader.construct_object(value_node, deep=True)
+                raise error(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            mapping[key] = construct_value(loader, value_node)
             lines[str(key)] = key_node.start_mark.line + 1
         mapping[_LINE] = node.start_mark.line + 1
         mapping[_FIELD_LINES] = lines
         return mapping
 
+    def construct_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        # `2026-13-45` looks like a date to YAML but is none: keep the text, so the field that
+        # expects a date reports it (with its row, field and line) beside every other problem.
+        try:
+            return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+        except ValueError:
+            return loader.construct_scalar(node)
+
     LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    LineLoader.add_constructor("tag:yaml.org,2002:timestamp", construct_timestamp)
     return LineLoader
 
 
@@ -117,6 +143,8 @@ def _load_yaml(path: Path) -> Any:
         raise CatalogFileError(path, line, f"YAML syntax: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise CatalogFileError(path, None, f"YAML syntax: {exc}") from None
+    except (ValueError, TypeError, RecursionError) as exc:  # a constructor outside any mapping
+        raise CatalogFileError(path, None, f"cannot read a value: {exc}") from None
     return doc
 
 

@@ -112,9 +112,20 @@ def describe_error(err: dict[str, Any], row_type: Any) -> tuple[tuple[Any, ...],
             "(e.g. 'llama-3.1-8b-instruct')"
         )
     msg = err.get("msg", "invalid")
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    elif kind in _STRICT_TYPES and "input" in err:
+        # Strict: YAML's own types only; "8" is text, not a number, and yes/no need no quotes.
+        msg = f"{msg}, got {type(err['input']).__name__} {err['input']!r}"
+        if isinstance(err["input"], str):
+            msg += " (write it without quotes)"
+        return loc, msg
     if "input" in err and kind not in ("model_type", "dict_type", "value_error"):
         msg += f" (got {err['input']!r})"
     return loc, msg
+
+
+_STRICT_TYPES = ("int_type", "float_type", "bool_type", "date_type", "datetime_type", "string_type")
 
 
 def loc_text(loc: tuple[Any, ...]) -> str:
@@ -214,7 +225,8 @@ def load_kind(spec: KindSpec, directories: Iterable[Path]) -> KindLoad:
                     )
                     continue
                 try:
-                    obj = row_type.model_validate(row.data)
+                    # strict: a quoted "8" is not a number, "yes" is not a bool (dates: see Date)
+                    obj = row_type.model_validate(row.data, strict=True)
                 except ValidationError as exc:
                     for err in exc.errors():
                         loc, msg = describe_error(dict(err), row_type)

@@ -266,3 +266,102 @@ def test_user_row_overrides_bundled_row(tmp_path: Path) -> None:
     cat = Catalog([CATALOGS, user_dir(tmp_path, {"api_overrides.yaml": text})])
     price = cat.api_price("gpt-4o-mini")
     assert (price.input_usd_per_mtok, price.source) == (0.1, "our contract")
+
+
+OFFER = """\
+  - provider: mycloud
+    instance: big
+    region: eu
+    gpu: h100-sxm
+    gpu_count: 8
+    usd_per_hour: {on_demand: 20.0}
+    checked_at: 2026-11-01
+    source_url: https://example.com/prices
+"""
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ("2026-13-45", "month must be in 1..12"),
+        ("2026-02-30", "day is out of range for month"),
+        ("2026-11-01 25:00:00", "hour must be in 0..23"),
+    ],
+)
+def test_impossible_yaml_dates_are_row_errors_not_tracebacks(tmp_path: Path, bad: str, reason: str) -> None:
+    text = "schema_version: 1\noffers:\n" + OFFER.replace("checked_at: 2026-11-01", f"checked_at: {bad}")
+    issue = only(issues_for(tmp_path, {"cloud_offers.yaml": text}))
+    assert (issue.line, issue.where) == (9, "offers[0] (mycloud/big/eu) checked_at")
+    assert f"'{bad}' is not a valid date ({reason}); write YYYY-MM-DD" in issue.message
+
+
+def test_a_bad_date_is_reported_with_every_other_problem(tmp_path: Path) -> None:
+    bad_date = OFFER.replace("checked_at: 2026-11-01", "checked_at: 2026-13-45")
+    bad_gpu = OFFER.replace("instance: big", "instance: other").replace("gpu: h100-sxm", "gpu: h100sxm")
+    model = GOOD_MODEL.replace("checked_at: 2026-11-29", "checked_at: 2026-02-30")
+    issues = issues_for(
+        tmp_path,
+        {
+            "cloud_offers.yaml": "schema_version: 1\noffers:\n" + bad_date + bad_gpu,
+            "models.yaml": "schema_version: 1\nmodels:\n" + model,
+        },
+    )
+    messages = sorted(f"{Path(i.path).name}:{i.line}: {i.message}" for i in issues)
+    assert len(messages) == 3, messages
+    assert any(m.startswith("cloud_offers.yaml:9:") and "2026-13-45" in m for m in messages)
+    assert any(m.startswith("cloud_offers.yaml:11:") and "h100-sxm" in m for m in messages)
+    assert any(m.startswith("models.yaml:20:") and "2026-02-30" in m for m in messages)
+
+
+def test_a_date_and_time_where_a_date_is_expected(tmp_path: Path) -> None:
+    text = "schema_version: 1\noffers:\n" + OFFER.replace("2026-11-01", "2026-11-01 10:00:00")
+    assert "got a date and time" in only(issues_for(tmp_path, {"cloud_offers.yaml": text})).message
+
+
+def test_unhashable_yaml_key_names_the_line(tmp_path: Path) -> None:
+    text = "schema_version: 1\ngpus:\n  - id: x\n    ? [a, b]\n    : 1\n"
+    issue = only(issues_for(tmp_path, {"gpus.yaml": text}))
+    assert issue.line == 4
+    assert "a key must be a plain value" in issue.message
+
+
+def test_explicit_yaml_tag_that_cannot_be_read(tmp_path: Path) -> None:
+    issue = only(issues_for(tmp_path, {"gpus.yaml": "schema_version: 1\ngpus:\n  - id: !!int abc\n"}))
+    assert issue.line == 3
+    assert "cannot read this value" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "expected"),
+    [
+        (("gpu_count: 8", 'gpu_count: "8"'), 7, "valid integer, got str '8' (write it without quotes)"),
+        (("gpu_count: 8", "gpu_count: 8.0"), 7, "valid integer"),
+        (("gpu_count: 8", "gpu_count: true"), 7, "valid integer, got bool True"),
+        (("{on_demand: 20.0}", '{on_demand: "2.5"}'), 8, "valid number, got str '2.5'"),
+        (("source_url:", 'history: "yes"\n    source_url:'), 10, "valid boolean, got str 'yes'"),
+        (("checked_at: 2026-11-01", "checked_at: 20261101"), 9, "valid date, got int 20261101"),
+    ],
+)
+def test_catalog_types_are_strict(tmp_path: Path, change: tuple[str, str], line: int, expected: str) -> None:
+    text = "schema_version: 1\noffers:\n" + OFFER.replace(*change)
+    issue = only(issues_for(tmp_path, {"cloud_offers.yaml": text}))
+    assert issue.line == line
+    assert expected in issue.message
+
+
+def test_strict_but_an_int_is_a_number_and_quoted_iso_dates_are_dates(tmp_path: Path) -> None:
+    text = "schema_version: 1\noffers:\n" + OFFER.replace("20.0", "20").replace(
+        "checked_at: 2026-11-01", "checked_at: '2026-11-01'"
+    )
+    cat = Catalog([CATALOGS, user_dir(tmp_path, {"cloud_offers.yaml": text})])
+    assert cat.validate() == []
+    offer = next(o for o in cat.offers if o.provider == "mycloud")
+    assert offer.usd_per_hour.on_demand == 20.0
+    assert str(offer.checked_at) == "2026-11-01"
+
+
+def test_jsonl_dates_are_text_and_bad_ones_are_explained(tmp_path: Path) -> None:
+    text = _jsonl(_record(), _record(id="rec-2", measured_at="2026-13-29T10:00:00Z"))
+    issue = only(issues_for(tmp_path, {"measurements/mine.jsonl": text}))
+    assert issue.line == 2
+    assert "is not a valid date and time" in issue.message

@@ -286,3 +286,26 @@ def test_planner_cli_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+BAD_DATE_OFFERS = (
+    "schema_version: 1\noffers:\n  - provider: mycloud\n    instance: big\n    region: eu\n"
+    "    gpu: h100-sxm\n    gpu_count: 8\n    usd_per_hour: {on_demand: 20.0}\n"
+    "    checked_at: 2026-13-45\n    source_url: https://example.com/prices\n"
+)
+
+
+@pytest.mark.parametrize("how", ["validate-dir", "--catalog", "env"])
+def test_invalid_yaml_date_exits_2_with_file_line_and_field(invoke, tmp_path: Path, monkeypatch, how) -> None:
+    (tmp_path / "cloud_offers.yaml").write_text(BAD_DATE_OFFERS)
+    if how == "validate-dir":
+        result = invoke("catalog", "validate", str(tmp_path))
+    elif how == "--catalog":
+        result = invoke("--catalog", str(tmp_path), "catalog", "list", "offers")
+    else:
+        monkeypatch.setenv("SELFHOST_PLANNER_CATALOG", str(tmp_path))
+        result = invoke("catalog", "show", "offer", "aws/p5.48xlarge")
+    assert result.exit_code == 2
+    assert "cloud_offers.yaml:9: offers[0] (mycloud/big/eu) checked_at: '2026-13-45'" in result.stderr
+    assert "month must be in 1..12" in result.stderr
+    assert "Traceback" not in result.output

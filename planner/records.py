@@ -230,6 +230,15 @@ class ApiPrice(Strict, ApiPriceMethods):
     )
     checked_at: Date
     source: str = Field(min_length=3, description="genai-prices <version>, or who gave a negotiated price.")
+    overrides: dict[str, str] = Field(
+        default_factory=dict,
+        description="Set by the loader, never written: when an api_overrides.yaml row is merged onto "
+        "this one, each field it replaced -> where the new value comes from.",
+    )
+    base_source: str | None = Field(
+        default=None,
+        description="Set by the loader, never written: where the fields no override replaced come from.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ class Catalog:
 
     @property
     def offers(self) -> list[CloudOffer]:
-        return sorted(self._rows("offers").rows.values(), key=lambda o: o.key)
+        return sorted(self._rows("offers").rows.values(), key=lambda o: o.sort_key)
 
     def current_offers(self) -> list[CloudOffer]:
         return [o for o in self.offers if not o.history]

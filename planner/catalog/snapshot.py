@@ -30,6 +30,7 @@ _CODE = (
     "catalog/loader.py",
     "catalog/catalog.py",
     "catalog/files.py",
+    "catalog/layering.py",
 )
 
 

@@ -240,20 +240,31 @@ def _show_pairs(kind: str, obj: Any) -> list[tuple[str, str]]:
             else "not known to the price data"
         )
         pct = f"{obj.batch_discount:.0%} off input and output" if obj.batch_discount else "-"
-        return [
+        overrides = obj.overrides or {}
+
+        def mark(text: str, *fields: str) -> str:
+            return f"{text}  [override]" if any(f in overrides for f in fields) else text
+
+        pairs = [
             ("provider", obj.provider),
             ("model", obj.model),
             ("pinned version", pinned),
-            ("input $/1M tokens", f"{obj.input_usd_per_mtok:.2f}"),
+            ("input $/1M tokens", mark(f"{obj.input_usd_per_mtok:.2f}", "input_usd_per_mtok")),
             (
                 "cached input $/1M tokens",
-                "-" if obj.cached_input_usd_per_mtok is None else f"{obj.cached_input_usd_per_mtok:g}",
+                mark(
+                    "-" if obj.cached_input_usd_per_mtok is None else f"{obj.cached_input_usd_per_mtok:g}",
+                    "cached_input_usd_per_mtok",
+                ),
             ),
-            ("output $/1M tokens", f"{obj.output_usd_per_mtok:.2f}"),
-            ("batch discount", pct),
+            ("output $/1M tokens", mark(f"{obj.output_usd_per_mtok:.2f}", "output_usd_per_mtok")),
+            ("batch discount", mark(pct, "batch_discount")),
             (
                 "context limit",
-                "-" if obj.context_limit_tokens is None else f"{obj.context_limit_tokens:,} tokens",
+                mark(
+                    "-" if obj.context_limit_tokens is None else f"{obj.context_limit_tokens:,} tokens",
+                    "context_limit_tokens",
+                ),
             ),
             (
                 "long-context tier",
@@ -262,10 +273,20 @@ def _show_pairs(kind: str, obj: Any) -> list[tuple[str, str]]:
                 else f"prompts over {obj.long_context_threshold_tokens:,} tokens pay more (not applied)",
             ),
             ("hosted open model", obj.open_model or "-"),
-            ("price date", str(obj.price_date) if obj.price_date else "not dated in the price data"),
+            (
+                "price date",
+                mark(str(obj.price_date) if obj.price_date else "not dated in the price data", "price_date"),
+            ),
             ("checked at", str(obj.checked_at)),
             ("source", obj.source),
         ]
+        by_source: dict[str, list[str]] = {}
+        for field, where in overrides.items():
+            by_source.setdefault(where, []).append(field)
+        pairs += [(f"override of {', '.join(fields)}", where) for where, fields in by_source.items()]
+        if obj.base_source:
+            pairs.append(("other fields from", obj.base_source))
+        return pairs
     flat = _flatten_pairs(obj.model_dump(mode="json", exclude_none=True))
     if kind == "models":
         from planner.perf.params import param_counts

@@ -365,3 +365,100 @@ def test_jsonl_dates_are_text_and_bad_ones_are_explained(tmp_path: Path) -> None
     issue = only(issues_for(tmp_path, {"measurements/mine.jsonl": text}))
     assert issue.line == 2
     assert "is not a valid date and time" in issue.message
+
+
+P5_USER_ROW = """\
+schema_version: 1
+offers:
+  - provider: aws
+    instance: p5.48xlarge
+    region: us-east-1
+    gpu: h100-sxm
+    gpu_count: 8
+    usd_per_hour: {on_demand: 40.0}
+    checked_at: 2026-11-20
+    source_url: https://example.com/our-aws-private-pricing
+"""
+
+
+def test_user_offer_replaces_the_bundled_current_row(tmp_path: Path) -> None:
+    cat = Catalog([CATALOGS, user_dir(tmp_path, {"cloud_offers.yaml": P5_USER_ROW})])
+    assert cat.validate() == []
+    current = [o for o in cat.current_offers() if (o.provider, o.instance) == ("aws", "p5.48xlarge")]
+    assert [(o.usd_per_hour.on_demand, str(o.checked_at)) for o in current] == [(40.0, "2026-11-20")]
+
+
+def test_the_replaced_bundled_offer_stays_as_history(tmp_path: Path) -> None:
+    cat = Catalog([CATALOGS, user_dir(tmp_path, {"cloud_offers.yaml": P5_USER_ROW})])
+    history = [o for o in cat.offers if (o.instance, o.history) == ("p5.48xlarge", True)]
+    by_date = {str(o.checked_at): o for o in history}
+    assert set(by_date) == {"2023-09-18", "2026-02-09"}  # the bundled history row and the replaced row
+    assert by_date["2026-02-09"].usd_per_hour.on_demand == 55.04
+    assert "replaced by" in by_date["2026-02-09"].note
+    assert "cloud_offers.yaml:3" in by_date["2026-02-09"].note
+
+
+def test_a_user_offer_older_than_the_bundled_one_still_wins_and_says_so(tmp_path: Path) -> None:
+    old = P5_USER_ROW.replace("2026-11-20", "2025-01-01")
+    cat = Catalog([CATALOGS, user_dir(tmp_path, {"cloud_offers.yaml": old})])
+    current = next(o for o in cat.current_offers() if o.instance == "p5.48xlarge")
+    assert current.usd_per_hour.on_demand == 40.0
+    replaced = next(o for o in cat.offers if o.history and str(o.checked_at) == "2026-02-09")
+    assert "newer than the row that replaced it" in replaced.note
+
+
+def test_two_current_rows_for_one_instance_in_one_file_are_a_duplicate(tmp_path: Path) -> None:
+    rows = P5_USER_ROW + P5_USER_ROW.split("offers:\n", 1)[1].replace("2026-11-20", "2026-11-21")
+    issue = only(issues_for(tmp_path, {"cloud_offers.yaml": rows}))
+    assert "duplicate offers entry (first at line 3)" in issue.message
+
+
+MINIMAL_OVERRIDE = """\
+schema_version: 1
+prices:
+  - provider: openai
+    model: gpt-4o-mini
+    input_usd_per_mtok: 0.12
+    output_usd_per_mtok: 0.48
+    checked_at: 2026-11-01
+    source: "our enterprise agreement, signed 2026-10"
+"""
+
+
+def test_api_override_keeps_every_field_it_does_not_state(tmp_path: Path) -> None:
+    bundled = Catalog([CATALOGS]).api_price("gpt-4o-mini")
+    cat = Catalog([CATALOGS, user_dir(tmp_path, {"api_overrides.yaml": MINIMAL_OVERRIDE})])
+    assert cat.validate() == []
+    price = cat.api_price("gpt-4o-mini")
+    assert (price.input_usd_per_mtok, price.output_usd_per_mtok) == (0.12, 0.48)
+    assert price.pinned_version == "gpt-4o-mini-2024-07-18" == bundled.pinned_version
+    assert price.cached_input_usd_per_mtok == bundled.cached_input_usd_per_mtok == 0.075
+    assert price.batch_discount == bundled.batch_discount == 0.5
+    assert price.context_limit_tokens == bundled.context_limit_tokens
+    assert cat.api_price("gpt-4o-mini-2024-07-18").input_usd_per_mtok == 0.12
+    assert str(price.price_date) == "2026-11-01"  # the genai-prices date dated other prices
+    assert set(price.overrides) == {"input_usd_per_mtok", "output_usd_per_mtok", "price_date"}
+    assert "our enterprise agreement" in price.overrides["input_usd_per_mtok"]
+    assert price.base_source.startswith("genai-prices")
+
+
+def test_overrides_layer_field_by_field(tmp_path: Path) -> None:
+    first = user_dir(tmp_path, {"api_overrides.yaml": MINIMAL_OVERRIDE})
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "api_overrides.yaml").write_text(
+        MINIMAL_OVERRIDE.replace("source: ", "cached_input_usd_per_mtok: 0.05\n    source: ").replace(
+            "our enterprise agreement, signed 2026-10", "cache addendum"
+        )
+    )
+    price = Catalog([CATALOGS, first, second]).api_price("gpt-4o-mini")
+    assert price.cached_input_usd_per_mtok == 0.05
+    assert "cache addendum" in price.overrides["cached_input_usd_per_mtok"]
+    assert price.base_source.startswith("genai-prices")
+
+
+def test_loader_fields_may_not_be_written_in_a_file(tmp_path: Path) -> None:
+    text = MINIMAL_OVERRIDE + "    overrides: {input_usd_per_mtok: me}\n"
+    issue = only(issues_for(tmp_path, {"api_overrides.yaml": text}))
+    assert issue.line == 9
+    assert "set by the loader" in issue.message

@@ -309,3 +309,40 @@ def test_invalid_yaml_date_exits_2_with_file_line_and_field(invoke, tmp_path: Pa
     assert "cloud_offers.yaml:9: offers[0] (mycloud/big/eu) checked_at: '2026-13-45'" in result.stderr
     assert "month must be in 1..12" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_user_offer_replaces_bundled_in_listing(invoke, tmp_path: Path) -> None:
+    (tmp_path / "cloud_offers.yaml").write_text(
+        "schema_version: 1\noffers:\n  - provider: aws\n    instance: p5.48xlarge\n    region: us-east-1\n"
+        "    gpu: h100-sxm\n    gpu_count: 8\n    usd_per_hour: {on_demand: 40.0}\n"
+        "    checked_at: 2026-11-20\n    source_url: https://example.com/our-aws-private-pricing\n"
+    )
+    args = ("--catalog", str(tmp_path), "catalog", "list", "offers", "--provider", "aws", "--gpu", "h100-sxm")
+    rows = json.loads(invoke(*args, "--format", "json").stdout)
+    p5 = [r for r in rows if r["instance"] == "p5.48xlarge"]
+    assert [r["usd_per_hour"]["on_demand"] for r in p5] == [40.0]
+    with_history = json.loads(invoke(*args, "--history", "--format", "json").stdout)
+    p5 = sorted((r["checked_at"], r["history"]) for r in with_history if r["instance"] == "p5.48xlarge")
+    assert p5 == [("2023-09-18", True), ("2026-02-09", True), ("2026-11-20", False)]
+
+
+def test_show_api_with_a_minimal_override_keeps_and_attributes_fields(invoke, tmp_path: Path) -> None:
+    (tmp_path / "api_overrides.yaml").write_text(
+        "schema_version: 1\nprices:\n  - provider: openai\n    model: gpt-4o-mini\n"
+        "    input_usd_per_mtok: 0.12\n    output_usd_per_mtok: 0.48\n    checked_at: 2026-11-01\n"
+        '    source: "our enterprise agreement, signed 2026-10"\n'
+    )
+    out = invoke("--catalog", str(tmp_path), "catalog", "show", "api", "gpt-4o-mini").stdout
+    lines = dict(line.split("  ", 1) for line in out.splitlines())
+    lines = {k.strip(): v.strip() for k, v in lines.items()}
+    assert lines["pinned version"] == "gpt-4o-mini-2024-07-18"
+    assert lines["input $/1M tokens"] == "0.12  [override]"
+    assert lines["cached input $/1M tokens"] == "0.075"
+    assert lines["batch discount"] == "50% off input and output"
+    assert lines["context limit"] == "128,000 tokens"
+    overridden = "override of input_usd_per_mtok, output_usd_per_mtok, price_date"
+    assert "our enterprise agreement" in lines[overridden]
+    assert lines["other fields from"].startswith("genai-prices")
+    dated = invoke("--catalog", str(tmp_path), "catalog", "show", "api", "gpt-4o-mini-2024-07-18")
+    assert dated.exit_code == 0
+    assert "0.12  [override]" in dated.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,9 +170,10 @@ def read_yaml_rows(path: Path, list_key: str) -> tuple[dict[str, Any], list[Row]
 
 
 def read_json_rows(path: Path, list_key: str) -> tuple[dict[str, Any], list[Row]]:
-    """Read a generated JSON catalog file (one row per line, so a row's index gives its line)."""
+    """Read a JSON catalog file (a generated one: one row per line), each row with its line."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CatalogFileError(path, exc.lineno, f"JSON syntax: {exc.msg}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -179,7 +181,41 @@ def read_json_rows(path: Path, list_key: str) -> tuple[dict[str, Any], list[Row]
     if not isinstance(doc, dict) or not isinstance(doc.get(list_key), list):
         raise CatalogFileError(path, 1, f"expected an object with schema_version and a list {list_key!r}")
     header = {k: v for k, v in doc.items() if k != list_key}
-    return header, [Row(item, i) for i, item in enumerate(doc[list_key])]
+    items = doc[list_key]
+    lines = _json_item_lines(text, list_key, len(items))
+    return header, [
+        Row(item if isinstance(item, dict) else {"__not_a_mapping__": item}, i, lines[i])
+        for i, item in enumerate(items)
+    ]
+
+
+def _json_item_lines(text: str, list_key: str, count: int) -> list[int | None]:
+    """The line each item of the top-level list `list_key` starts on (None for all if not found)."""
+    decoder = json.JSONDecoder()
+    for match in re.finditer(rf'"{re.escape(list_key)}"\s*:\s*\[', text):
+        pos, starts = match.end(), []
+        try:
+            while True:
+                pos = _skip(text, pos)
+                if text[pos] == "]":
+                    break
+                if starts:  # a comma between items
+                    if text[pos] != ",":
+                        raise ValueError("not a list")
+                    pos = _skip(text, pos + 1)
+                starts.append(pos)
+                _, pos = decoder.raw_decode(text, pos)
+        except (ValueError, IndexError):
+            continue
+        if len(starts) == count:
+            return [text.count("\n", 0, s) + 1 for s in starts]
+    return [None] * count
+
+
+def _skip(text: str, pos: int) -> int:
+    while text[pos] in " \t\r\n":
+        pos += 1
+    return pos
 
 
 def read_jsonl_rows(path: Path) -> Iterator[Row]:

@@ -462,3 +462,24 @@ def test_loader_fields_may_not_be_written_in_a_file(tmp_path: Path) -> None:
     issue = only(issues_for(tmp_path, {"api_overrides.yaml": text}))
     assert issue.line == 9
     assert "set by the loader" in issue.message
+
+
+def test_api_prices_json_rows_have_their_lines(tmp_path: Path) -> None:
+    row = '{"provider": "acme", "model": "m", "input_usd_per_mtok": 1, "output_usd_per_mtok": 2, '
+    row += '"checked_at": "2026-11-01", "source": "contract"}'
+    text = '{"schema_version": 1, "prices": [\n' + f"{row},\n{row},\n" + '{"provider": "acme"},\n7\n]}\n'
+    issues = issues_for(tmp_path, {"api_prices.json": text})
+    by_line = {i.line: i.message for i in issues}
+    assert "duplicate api entry (first at line 2)" in by_line[3]
+    assert "missing required field" in by_line[4]
+    assert "expected a mapping" in by_line[5]
+
+
+def test_the_bundled_api_prices_json_reports_real_lines(bundled_copy: Path) -> None:
+    path = bundled_copy / "api_prices.json"
+    lines = path.read_text().splitlines()
+    lines[9] = lines[9].replace('"input_usd_per_mtok": ', '"input_usd_per_mtok": -', 1)
+    path.write_text("\n".join(lines) + "\n")
+    issue = only(Catalog([bundled_copy]).validate())
+    assert issue.line == 10
+    assert "input_usd_per_mtok" in issue.where

@@ -206,6 +206,15 @@ class ApiPrice(Strict, ApiPriceMethods):
         default=None, description="The dated version the name resolves to, where the data knows it."
     )
     aliases: list[str] = Field(default_factory=list, description="Other names that resolve here.")
+    name_prefixes: list[str] = Field(
+        default_factory=list,
+        description="Names that start with one of these resolve here (genai-prices starts_with rules: "
+        "claude-3-haiku-20240307 under claude-3-haiku).",
+    )
+    name_patterns: list[str] = Field(
+        default_factory=list,
+        description="Names matching one of these regular expressions resolve here (genai-prices regex).",
+    )
     input_usd_per_mtok: float = Field(ge=0)
     cached_input_usd_per_mtok: float | None = Field(default=None, ge=0)
     cache_write_usd_per_mtok: float | None = Field(default=None, ge=0)

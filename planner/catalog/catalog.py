@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from planner.catalog import snapshot
+from planner.catalog.api_names import matches_rules
 from planner.catalog.loader import KINDS, CatalogIssue, KindLoad, kind_files, load_kind
 from planner.errors import PlannerError, UnknownIdError
 from planner.perf.params import param_counts
@@ -223,6 +224,12 @@ class Catalog:
             hits = [p for p in pool if match(p)]
             if hits:
                 return min(hits, key=_provider_rank)
+        # Dated names genai-prices accepts by rule (starts_with claude-3-haiku, a regex): the most
+        # specific rule wins, then the maker's own API.
+        ranked = [(matches_rules(p, lowered), p) for p in pool]
+        ranked = [(score, p) for score, p in ranked if score]
+        if ranked:
+            return min(ranked, key=lambda sp: (-sp[0], _provider_rank(sp[1])))[1]
         known = {f"{p.provider}/{p.model}" for p in prices} | {p.model for p in pool}
         raise UnknownIdError(
             "API model",

@@ -31,6 +31,7 @@ _CODE = (
     "catalog/catalog.py",
     "catalog/files.py",
     "catalog/layering.py",
+    "catalog/api_names.py",
 )
 
 

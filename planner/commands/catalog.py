@@ -231,9 +231,9 @@ def list_cmd(
 
 def _show_pairs(kind: str, obj: Any) -> list[tuple[str, str]]:
     if kind == "api":
-        from planner.catalog.genai_import import dated_versions
+        from planner.catalog.api_names import dated_versions
 
-        dated = dated_versions(obj.model, obj.aliases)
+        dated = dated_versions(obj.model, obj.aliases, getattr(obj, "name_prefixes", None) or ())
         pinned = obj.pinned_version or (
             f"one of {', '.join(dated)} (same price; the data does not say which the name points to)"
             if dated
@@ -344,7 +344,10 @@ def show_cmd(app: AppContext, kind: str, item_id: str, fmt: str) -> None:
         for o in found:
             click.echo(render_mapping(_show_pairs(kind, o), fmt))
         return
-    click.echo(render_mapping(_show_pairs(kind, obj), fmt, obj.model_dump(mode="json")))
+    pairs = _show_pairs(kind, obj)
+    if kind == "api" and item_id.rpartition("/")[2].lower() != obj.model.lower():
+        pairs.insert(2, ("asked for", item_id))  # a dated version or alias resolved to this row
+    click.echo(render_mapping(pairs, fmt, obj.model_dump(mode="json")))
 
 
 @catalog.command("validate")

@@ -346,3 +346,22 @@ def test_show_api_with_a_minimal_override_keeps_and_attributes_fields(invoke, tm
     dated = invoke("--catalog", str(tmp_path), "catalog", "show", "api", "gpt-4o-mini-2024-07-18")
     assert dated.exit_code == 0
     assert "0.12  [override]" in dated.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "model", "pinned"),
+    [
+        ("claude-3-haiku", "claude-3-haiku", "claude-3-haiku-20240307"),
+        ("claude-3-haiku-20240307", "claude-3-haiku", "claude-3-haiku-20240307"),
+        ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),
+        ("anthropic/claude-3-5-sonnet-20241022", "claude-3-5-sonnet", "one of claude-3-5-sonnet-20240620"),
+    ],
+)
+def test_dated_anthropic_names_resolve_to_their_row(invoke, name: str, model: str, pinned: str) -> None:
+    result = invoke("catalog", "show", "api", name)
+    assert result.exit_code == 0, result.output
+    lines = {k.strip(): v.strip() for k, v in (line.split("  ", 1) for line in result.stdout.splitlines())}
+    assert (lines["provider"], lines["model"]) == ("anthropic", model)
+    assert lines["pinned version"].startswith(pinned)
+    if name != model:
+        assert lines["asked for"] == name

@@ -127,7 +127,11 @@ class Architecture(Strict):
 class ModelSpec(Strict):
     id: CatalogId
     name: str
-    hf_repo: str = Field(description="The Hugging Face repository the architecture was read from.")
+    hf_repo: str | None = Field(
+        default=None,
+        description="The Hugging Face repository the architecture was read from; None: not from one "
+        "(a local fine-tune whose config.json names none).",
+    )
     architecture: Architecture
     license: str
     published_params_b: float | None = Field(

@@ -393,10 +393,12 @@ def _target_dir(app: AppContext, to: Path | None) -> Path:
 
 @catalog.command("add-model")
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option("--id", "model_id", help="Catalog id (default: from the config's _name_or_path or folder).")
+@click.option("--id", "model_id", help="Catalog id (default: from --hf-repo, _name_or_path, or the folder).")
 @click.option("--name", help="Display name.")
 @click.option("--license", "license_", default="unknown", show_default=True)
-@click.option("--hf-repo", help="Hugging Face repository, if the config came from one.")
+@click.option(
+    "--hf-repo", help="Hugging Face repository (default: the config's _name_or_path; else left unset)."
+)
 @click.option(
     "--to", type=click.Path(file_okay=False, path_type=Path), help="User catalog directory to add to."
 )
@@ -487,7 +489,7 @@ def import_vllm_bench_cmd(
 
         raise UnknownIdError("quantization format", quant, QUANT_FORMATS)
     ctx = ImportContext(gpu, gpu_count, tensor_parallel, quant, model_id, engine_version)
-    by_repo = {m.hf_repo.lower(): m.id for m in cat.models.values()}
+    by_repo = {m.hf_repo.lower(): m.id for m in cat.models.values() if m.hf_repo}
     records = [record_from_vllm_bench(f, ctx, by_repo) for f in files]
     target = out or _target_dir(app, to) / "measurements" / "imported-vllm-bench.jsonl"
     known = {m.id for m in cat.measurements}

@@ -161,14 +161,55 @@ def test_add_model_from_config_json(invoke, tmp_path: Path) -> None:
         ({k: v for k, v in QWEN_CONFIG.items() if k != "hidden_size"}, "no 'hidden_size'"),
         ({**QWEN_CONFIG, "num_key_value_heads": 5}, "multiple of num_kv_heads"),
         ("not json", "not a JSON file"),
+        ({**QWEN_CONFIG, "num_attention_heads": "abc"}, "'num_attention_heads' must be a whole number"),
+        ({**QWEN_CONFIG, "num_attention_heads": 0}, "'num_attention_heads' must be greater than 0"),
+        ({**QWEN_CONFIG, "num_hidden_layers": 2.5}, "'num_hidden_layers' must be a whole number, got 2.5"),
+        ({**QWEN_CONFIG, "vocab_size": True}, "'vocab_size' must be a whole number, got True"),
+        ({**QWEN_CONFIG, "tie_word_embeddings": "false"}, "'tie_word_embeddings' must be true or false"),
+        ({**QWEN_CONFIG, "quantization_config": "awq"}, "'quantization_config' must be an object"),
+        ({**QWEN_CONFIG, "hidden_size": 3585}, "not a multiple of num_attention_heads"),
+        ({**QWEN_CONFIG, "num_key_value_heads": None, "num_attention_heads": -4}, "greater than 0"),
     ],
 )
 def test_add_model_rejects_bad_configs(invoke, tmp_path: Path, config: object, expected: str) -> None:
     cfg = tmp_path / "config.json"
     cfg.write_text(config if isinstance(config, str) else json.dumps(config))
     result = invoke("catalog", "add-model", str(cfg), "--to", str(tmp_path / "user"))
-    assert result.exit_code == 2
+    assert result.exit_code == 2, result.output
     assert expected in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_add_model_without_name_or_path_leaves_hf_repo_unset(invoke, tmp_path: Path) -> None:
+    cfg = tmp_path / "my-finetune" / "config.json"
+    cfg.parent.mkdir()
+    cfg.write_text(json.dumps({k: v for k, v in QWEN_CONFIG.items() if k != "_name_or_path"}))
+    user = tmp_path / "user"
+    result = invoke("catalog", "add-model", str(cfg), "--to", str(user))
+    assert result.exit_code == 0, result.output
+    assert "hf_repo unknown" in result.stdout
+    shown = json.loads(
+        invoke("--catalog", str(user), "catalog", "show", "model", "my-finetune", "--format", "json").stdout
+    )
+    assert shown["hf_repo"] is None
+    assert shown["name"] == "my-finetune"
+    assert invoke("--catalog", str(user), "catalog", "validate").exit_code == 0
+    named = invoke(
+        "catalog", "add-model", str(cfg), "--to", str(user), "--hf-repo", "acme/ft-7b", "--id", "ft-7b"
+    )
+    assert named.exit_code == 0, named.output
+    shown = json.loads(
+        invoke("--catalog", str(user), "catalog", "show", "model", "ft-7b", "--format", "json").stdout
+    )
+    assert shown["hf_repo"] == "acme/ft-7b"
+
+
+def test_quantized_config_is_noted(invoke, tmp_path: Path) -> None:
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({**QWEN_CONFIG, "quantization_config": {"quant_method": "awq", "bits": 4}}))
+    result = invoke("catalog", "add-model", str(cfg), "--to", str(tmp_path / "user"))
+    assert result.exit_code == 0, result.output
+    assert "checkpoint is quantized (awq)" in result.stdout
 
 
 def test_add_model_needs_a_target_directory(invoke, tmp_path: Path) -> None:

@@ -492,13 +492,31 @@ def import_vllm_bench_cmd(
     by_repo = {m.hf_repo.lower(): m.id for m in cat.models.values() if m.hf_repo}
     records = [record_from_vllm_bench(f, ctx, by_repo) for f in files]
     target = out or _target_dir(app, to) / "measurements" / "imported-vllm-bench.jsonl"
-    known = {m.id for m in cat.measurements}
-    fresh = [r for r in records if r.id not in known]
+    # Never append a record twice: not one the catalog has, one already in the target file
+    # (which need not be a --catalog directory), or the same file given twice.
+    known = {m.id for m in cat.measurements} | _ids_in_jsonl(target)
+    fresh = []
+    for r in records:
+        if r.id not in known:
+            known.add(r.id)
+            fresh.append(r)
     append_jsonl(target, [r.model_dump(mode="json", exclude_none=True) for r in fresh])
     click.echo(render_rows([_measurement_row(r) for r in records], MEASUREMENT_COLUMNS, fmt))
     skipped = len(records) - len(fresh)
     click.echo(
         f"appended {len(fresh)} record(s) to {target}"
-        + (f"; {skipped} already in the catalog" if skipped else ""),
+        + (f"; {skipped} already there or in the catalog" if skipped else ""),
         err=True,
     )
+
+
+def _ids_in_jsonl(path: Path) -> set[str]:
+    """Record ids already in a JSONL file (lines that do not parse are left to catalog validate)."""
+    from planner.catalog.files import CatalogFileError, read_jsonl_rows
+
+    if not path.is_file():
+        return set()
+    try:
+        return {str(row.data["id"]) for row in read_jsonl_rows(path) if "id" in row.data}
+    except CatalogFileError as exc:
+        raise PlannerError(str(exc)) from None

@@ -308,6 +308,13 @@ def test_import_vllm_bench_writes_valid_records(invoke, tmp_path: Path) -> None:
         (vllm_bench_result(), ("--gpu", "h100"), "unknown GPU 'h100'"),
         (vllm_bench_result(), ("--quant", "int3"), "unknown quantization format"),
         ([1, 2], (), "expected a JSON object"),
+        (vllm_bench_result(request_rate="fast"), (), "'request_rate' must be a number > 0 or \"inf\""),
+        (vllm_bench_result(request_rate=0), (), "'request_rate' must be a number > 0"),
+        (vllm_bench_result(failed="x"), (), "'failed' must be a number, got 'x'"),
+        (vllm_bench_result(failed=1.5), (), "'failed' must be a whole number"),
+        (vllm_bench_result(max_concurrency="32"), (), "'max_concurrency' must be a number"),
+        (vllm_bench_result(total_token_throughput="3106.8"), (), "'total_token_throughput' must be a number"),
+        (vllm_bench_result(completed=10.5), (), "'completed' must be a whole number"),
     ],
 )
 def test_import_vllm_bench_errors(invoke, tmp_path: Path, doc: object, args: tuple, expected: str) -> None:
@@ -317,6 +324,46 @@ def test_import_vllm_bench_errors(invoke, tmp_path: Path, doc: object, args: tup
     result = invoke("catalog", "import-vllm-bench", str(src), *gpu, *args, "--out", str(tmp_path / "o.jsonl"))
     assert result.exit_code == 2, result.output
     assert expected in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_import_vllm_bench_twice_into_a_dir_that_is_not_a_catalog_appends_once(
+    invoke, tmp_path: Path
+) -> None:
+    src = tmp_path / "result.json"
+    src.write_text(json.dumps(vllm_bench_result()))
+    user = tmp_path / "user"
+    args = ("catalog", "import-vllm-bench", str(src), "--gpu", "h100-sxm", "--to", str(user))
+    assert invoke(*args).exit_code == 0
+    again = invoke(*args)
+    assert again.exit_code == 0
+    assert "appended 0 record(s)" in again.stderr
+    assert "1 already there" in again.stderr
+    out = user / "measurements" / "imported-vllm-bench.jsonl"
+    assert len(out.read_text().splitlines()) == 1
+    assert invoke("--catalog", str(user), "catalog", "validate").exit_code == 0
+    twice = invoke(
+        "catalog",
+        "import-vllm-bench",
+        str(src),
+        str(src),
+        "--gpu",
+        "h100-sxm",
+        "--out",
+        str(tmp_path / "o.jsonl"),
+    )
+    assert "appended 1 record(s)" in twice.stderr
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 1
+
+
+def test_import_vllm_bench_accepts_infinite_rate_and_a_finite_one(invoke, tmp_path: Path) -> None:
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(vllm_bench_result(request_rate=8, max_concurrency=None)))
+    out = tmp_path / "o.jsonl"
+    result = invoke("catalog", "import-vllm-bench", str(src), "--gpu", "h100-sxm", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rec = json.loads(out.read_text())
+    assert (rec["request_rate_per_s"], rec.get("concurrency")) == (8.0, None)
 
 
 def test_planner_cli_imports_nothing_heavy() -> None:

@@ -202,6 +202,7 @@ def list_cmd(
             click.echo("\nfrom: " + ", ".join(str(d) for d in cat.directories))
         return
     kind = _kind(kind)
+    _check_filters(cat, kind, provider, gpu)
     if kind == "models":
         rows, cols = [_model_row(m) for m in cat.models.values()], MODEL_COLUMNS
     elif kind == "gpus":
@@ -227,6 +228,24 @@ def list_cmd(
     click.echo(render_rows(rows, cols, fmt))
     if fmt == "table" and not rows:
         click.echo("(no rows match)", err=True)
+
+
+_FILTERS = {"provider": ("offers", "api"), "gpu": ("offers", "measurements")}
+
+
+def _check_filters(cat: Any, kind: str, provider: str | None, gpu: str | None) -> None:
+    """A filter on an id nobody has is a typo, not an empty answer: say so, with close matches."""
+    from planner.errors import UnknownIdError
+
+    for name, value in (("provider", provider), ("gpu", gpu)):
+        if value is not None and kind not in _FILTERS[name]:
+            raise PlannerError(f"--{name} filters {' and '.join(_FILTERS[name])}, not {kind}")
+    if gpu is not None and gpu not in cat.gpus:
+        raise UnknownIdError("GPU", gpu, cat.gpus, "planner catalog list gpus")
+    if provider is not None:
+        known = {o.provider for o in cat.offers} if kind == "offers" else {p.provider for p in cat.api_prices}
+        if provider not in known:
+            raise UnknownIdError(f"{'cloud' if kind == 'offers' else 'API'} provider", provider, known)
 
 
 def _show_pairs(kind: str, obj: Any) -> list[tuple[str, str]]:

@@ -90,6 +90,21 @@ def test_show_model_gpu_and_offer(invoke) -> None:
         (("catalog", "show", "offer", "aws/p5.48xl"), "did you mean 'aws/p5.48xlarge'"),
         (("catalog", "list", "modls"), "unknown kind 'modls'"),
         (("--catalog", "/nonexistent/dir", "catalog", "list"), "does not exist"),
+        (("catalog", "list", "offers", "--gpu", "h100"), "unknown GPU 'h100'; did you mean"),
+        (("catalog", "list", "measurements", "--gpu", "h200x"), "unknown GPU 'h200x'; did you mean 'h200'"),
+        (
+            ("catalog", "list", "api", "--provider", "opena"),
+            "unknown API provider 'opena'; did you mean 'openai'",
+        ),
+        (
+            ("catalog", "list", "offers", "--provider", "awz"),
+            "unknown cloud provider 'awz'; did you mean 'aws'",
+        ),
+        (
+            ("catalog", "list", "models", "--gpu", "h100-sxm"),
+            "--gpu filters offers and measurements, not models",
+        ),
+        (("catalog", "list", "api", "--gpu", "h100-sxm"), "--gpu filters offers and measurements, not api"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line(invoke, args: tuple[str, ...], expected: str) -> None:
@@ -453,3 +468,9 @@ def test_dated_anthropic_names_resolve_to_their_row(invoke, name: str, model: st
     assert lines["pinned version"].startswith(pinned)
     if name != model:
         assert lines["asked for"] == name
+
+
+def test_a_known_filter_with_no_rows_is_an_empty_answer(invoke) -> None:
+    result = invoke("catalog", "list", "offers", "--provider", "akash", "--gpu", "a10g", "--format", "json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []

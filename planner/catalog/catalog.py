@@ -56,17 +56,20 @@ def bundled_catalog_dir() -> Path:
     )
 
 
-def user_catalog_dirs(explicit: Iterable[str | Path] = ()) -> list[Path]:
-    """User directories layered over the bundled catalog: $SELFHOST_PLANNER_CATALOG, then --catalog."""
+def user_catalog_dirs(
+    explicit: Iterable[str | Path] = (), origin: str = "--catalog", environment: bool = True
+) -> list[Path]:
+    """User directories layered over the bundled catalog: $SELFHOST_PLANNER_CATALOG, then `explicit`
+    (named `origin` in errors: --catalog, or the directories a command was given)."""
     dirs: list[Path] = []
-    env = os.environ.get(ENV_VAR, "")
-    for raw, origin in [(p, ENV_VAR) for p in env.split(os.pathsep) if p] + [
-        (str(p), "--catalog") for p in explicit
+    env = os.environ.get(ENV_VAR, "") if environment else ""
+    for raw, where in [(p, ENV_VAR) for p in env.split(os.pathsep) if p] + [
+        (str(p), origin) for p in explicit
     ]:
         path = Path(raw).expanduser()
         if not path.is_dir():
             raise PlannerError(
-                f"catalog directory {raw!r} (from {origin}) does not exist or is not a directory"
+                f"catalog directory {raw!r} (from {where}) does not exist or is not a directory"
             )
         dirs.append(path)
     return dirs

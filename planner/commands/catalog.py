@@ -9,7 +9,7 @@ import click
 
 from planner.commands.common import AppContext, format_option
 from planner.errors import PlannerError
-from planner.report.render import Column, render_mapping, render_rows, to_json
+from planner.report.render import Column, render_csv, render_mapping, render_rows, to_json
 
 KIND_ALIASES = {
     "models": "models",
@@ -225,7 +225,10 @@ def list_cmd(
         rows = [_measurement_row(m) for m in cat.measurements if not gpu or m.gpu == gpu]
         cols = MEASUREMENT_COLUMNS
     rows = [r for r in rows if _matches(r, search)]
-    click.echo(render_rows(rows, cols, fmt))
+    if fmt == "csv" and not rows:
+        click.echo(render_csv([], cols))  # a header, so a CSV reader sees the columns, not a blank line
+    else:
+        click.echo(render_rows(rows, cols, fmt))
     if fmt == "table" and not rows:
         click.echo("(no rows match)", err=True)
 
@@ -379,7 +382,11 @@ def validate_cmd(app: AppContext, directories: tuple[Path, ...]) -> None:
     """
     from planner.catalog.catalog import Catalog, bundled_catalog_dir, user_catalog_dirs
 
-    dirs = [bundled_catalog_dir(), *user_catalog_dirs([*app.catalog_dirs, *map(str, directories)])]
+    dirs = [
+        bundled_catalog_dir(),
+        *user_catalog_dirs(app.catalog_dirs),
+        *user_catalog_dirs(directories, origin="the DIRECTORIES of catalog validate", environment=False),
+    ]
     cat = Catalog(dirs)
     issues = cat.validate()
     for issue in issues:

@@ -229,7 +229,26 @@ class _Dumper(yaml.SafeDumper):
         return True  # repeated dates stay dates, not &id001 anchors
 
 
-def dump_offers(offers: list[CloudOffer]) -> str:
+def existing_header(path: Path) -> str | None:
+    """The comment block at the top of --out (what it says about its sources survives a refresh)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except OSError:
+        return None
+    head = "".join(line for line in _leading_comments(lines))
+    return head or None
+
+
+def _leading_comments(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        out.append(line)
+    return out
+
+
+def dump_offers(offers: list[CloudOffer], header: str = HEADER) -> str:
     """The catalog file text: header, schema_version, offers sorted by provider, instance, region."""
     ordered = sorted(offers, key=lambda o: (o.provider, o.instance, o.region, o.history, o.checked_at))
     rows = [o.model_dump(mode="python", exclude_none=True) for o in ordered]
@@ -239,7 +258,7 @@ def dump_offers(offers: list[CloudOffer]) -> str:
     data = {"schema_version": 1, "offers": rows}
     body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096)
     body = body.replace("\n  - provider:", "\n\n  - provider:")  # a blank line between offers
-    return HEADER + body.replace("offers:\n\n", "offers:\n", 1)
+    return header + body.replace("offers:\n\n", "offers:\n", 1)
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -279,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{args.out}: has {others} rows of other providers; use --merge to keep them"
                 )
             offers = new
-        atomic_write(args.out, dump_offers(offers))
+        atomic_write(args.out, dump_offers(offers, existing_header(args.out) or HEADER))
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

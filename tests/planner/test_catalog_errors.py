@@ -483,3 +483,30 @@ def test_the_bundled_api_prices_json_reports_real_lines(bundled_copy: Path) -> N
     issue = only(Catalog([bundled_copy]).validate())
     assert issue.line == 10
     assert "input_usd_per_mtok" in issue.where
+
+
+def test_bundled_offers_cover_mi300x_spot_reserved_and_every_hyperscaler() -> None:
+    cat = Catalog([CATALOGS])
+    current = cat.current_offers()
+    assert any(o.gpu == "mi300x" for o in current)  # else MI300X can never be planned
+    assert sum(1 for o in current if o.usd_per_hour.spot) >= 10
+    assert sum(1 for o in current if o.usd_per_hour.reserved_1y and o.usd_per_hour.reserved_3y) >= 5
+    assert {"aws", "azure", "gcp"} <= {o.provider for o in current}
+    assert sum(1 for o in current if o.provider == "azure") >= 5
+    for o in current:  # a row's reserved price undercuts its on-demand price, spot too
+        p = o.usd_per_hour
+        if p.on_demand:
+            assert all(x is None or x < p.on_demand for x in (p.spot, p.reserved_1y, p.reserved_3y)), o.key
+
+
+def test_runpod_secure_prices_follow_the_newest_source_and_keep_the_old_as_history() -> None:
+    offers = [o for o in Catalog([CATALOGS]).offers if o.instance == "1x-h100-sxm-secure"]
+    seen = {o.history: (o.usd_per_hour.on_demand, str(o.checked_at)) for o in offers}
+    assert seen == {False: (3.99, "2026-11-09"), True: (3.49, "2026-09-25")}
+
+
+def test_undated_gcp_prices_are_history_only() -> None:
+    for o in Catalog([CATALOGS]).offers:
+        if "kubernetes/autoscaler" in o.source_url:
+            assert o.history, o.key
+            assert "carries no date" in o.note

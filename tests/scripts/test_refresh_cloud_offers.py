@@ -243,3 +243,11 @@ def test_rows_with_an_empty_instance_type_are_skipped_and_counted(tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert "skipped 1 rows with an empty InstanceType" in result.stderr
     assert ("aws", "", False) not in _offers(out)
+
+
+def test_the_existing_files_header_comment_survives_a_refresh(tmp_path: Path) -> None:
+    out = tmp_path / "offers.yaml"
+    assert _refresh(_write(tmp_path / "vms.csv", AWS_HEADER, AWS_ROWS), out).returncode == 0
+    out.write_text("# Sourcing notes: reserved prices could not be sourced.\n" + out.read_text())
+    assert _refresh(_write(tmp_path / "vms.csv", AWS_HEADER, AWS_ROWS), out, "aws", "--merge").returncode == 0
+    assert out.read_text().startswith("# Sourcing notes: reserved prices could not be sourced.\n")

@@ -1,6 +1,6 @@
 """`planner`: the command-line entry point. Commands parse, call a pure function, and render.
 
-Nothing heavy is imported here: torch, transformers, vLLM, bitsandbytes never; pandas, scipy and
+Nothing heavy is imported here: torch, transformers, vLLM, bitsandbytes never; scipy and
 matplotlib only inside the commands that need them.
 """
 
@@ -31,8 +31,33 @@ COMMANDS = {
 pays for the catalog commands' imports."""
 
 
+def catalog_options_first(args: Sequence[str]) -> list[str]:
+    """`--catalog DIR` belongs to `planner` itself; accept it after the command too
+    (`planner catalog list --catalog DIR`) by moving it in front. Nothing after `--` is touched."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg == "--catalog" and i + 1 < len(args):
+            front += args[i : i + 2]
+            i += 2
+            continue
+        (front if arg.startswith("--catalog=") else rest).append(arg)
+        i += 1
+    return front + rest
+
+
+class MainGroup(LazyGroup):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, catalog_options_first(args))
+
+
 @click.group(
-    cls=LazyGroup,
+    cls=MainGroup,
     lazy_commands=COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
@@ -41,7 +66,8 @@ pays for the catalog commands' imports."""
     "catalog_dirs",
     multiple=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="A catalog directory layered over the bundled one (repeatable); also $SELFHOST_PLANNER_CATALOG.",
+    help="A catalog directory layered over the bundled one (repeatable; before or after the command); "
+    "also $SELFHOST_PLANNER_CATALOG.",
 )
 @click.version_option(__version__, prog_name="planner")
 @click.pass_context

@@ -13,6 +13,12 @@ from typing import Any
 class OfferMethods:
     @property
     def key(self) -> tuple[Any, ...]:
+        """The current price of an instance in a region is one row; old prices are one row per date."""
+        where = (self.provider, self.instance, self.region)
+        return (*where, "history", self.checked_at) if self.history else where
+
+    @property
+    def sort_key(self) -> tuple[Any, ...]:
         return (self.provider, self.instance, self.region, self.history, self.checked_at)
 
     def usd_per_gpu_hour(self, pricing: str) -> float | None:

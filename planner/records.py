@@ -8,9 +8,10 @@ for files, a ``schema_version``. Every number says where it came from: catalog r
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from planner.record_methods import ApiPriceMethods, MeasurementMethods, OfferMethods
 from planner.vocab import KV_CACHE_DTYPES, PRICING_MODELS, QUANT_FORMATS, SCHEMA_VERSION
@@ -20,6 +21,48 @@ CatalogId = Annotated[
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=120),
 ]
 """Lowercase, hyphenated, close to the vendor's own name (``llama-3.1-8b-instruct``, ``h100-sxm``)."""
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _date_from_text(value: object) -> object:
+    """YAML gives a date as a date object, JSON as "YYYY-MM-DD" text: accept both, and nothing else.
+
+    A date and time is refused rather than truncated; text that is not a real date says why not.
+    """
+    if isinstance(value, dt.datetime):
+        raise ValueError(f"expected a date (YYYY-MM-DD), got a date and time ({value.isoformat()})")
+    if not isinstance(value, str):
+        return value  # a date passes; anything else fails the date check that follows
+    text = value.strip()
+    if _ISO_DATE.match(text):
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid date ({exc}); write YYYY-MM-DD") from None
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid date ({exc}); write YYYY-MM-DD") from None
+    raise ValueError(f"expected a date (YYYY-MM-DD), got a date and time ({value!r})")
+
+
+def _datetime_from_text(value: object) -> object:
+    """A date and time from a datetime object (YAML, Python) or ISO 8601 text (JSON, JSONL)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return dt.datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not a valid date and time ({exc}); write e.g. 2026-11-29T10:00:00Z"
+        ) from None
+
+
+Date = Annotated[dt.date, BeforeValidator(_date_from_text)]
+"""A calendar date: a YAML date or "YYYY-MM-DD" text (JSON); never a number or a date and time."""
+DateTime = Annotated[dt.datetime, BeforeValidator(_datetime_from_text)]
+"""A date and time: a datetime object or ISO 8601 text."""
 
 QuantFormat = Literal[QUANT_FORMATS]  # type: ignore[valid-type]
 KvCacheDtype = Literal[KV_CACHE_DTYPES]  # type: ignore[valid-type]
@@ -39,7 +82,7 @@ class Source(Strict):
 
     citation: str = Field(min_length=3, description="What was read: document, file and version.")
     url: str | None = Field(default=None, description="Where it can be read.")
-    checked_at: dt.date = Field(description="When the numbers were read from the source.")
+    checked_at: Date = Field(description="When the numbers were read from the source.")
     note: str | None = None
 
 
@@ -84,7 +127,11 @@ class Architecture(Strict):
 class ModelSpec(Strict):
     id: CatalogId
     name: str
-    hf_repo: str = Field(description="The Hugging Face repository the architecture was read from.")
+    hf_repo: str | None = Field(
+        default=None,
+        description="The Hugging Face repository the architecture was read from; None: not from one "
+        "(a local fine-tune whose config.json names none).",
+    )
     architecture: Architecture
     license: str
     published_params_b: float | None = Field(
@@ -143,7 +190,7 @@ class CloudOffer(Strict, OfferMethods):
     vcpus: int | None = Field(default=None, gt=0)
     memory_gib: float | None = Field(default=None, gt=0)
     usd_per_hour: OfferPrices
-    checked_at: dt.date
+    checked_at: Date
     source_url: str = Field(min_length=8)
     history: bool = Field(
         default=False, description="An old price kept for reference; never used for planning."
@@ -163,6 +210,15 @@ class ApiPrice(Strict, ApiPriceMethods):
         default=None, description="The dated version the name resolves to, where the data knows it."
     )
     aliases: list[str] = Field(default_factory=list, description="Other names that resolve here.")
+    name_prefixes: list[str] = Field(
+        default_factory=list,
+        description="Names that start with one of these resolve here (genai-prices starts_with rules: "
+        "claude-3-haiku-20240307 under claude-3-haiku).",
+    )
+    name_patterns: list[str] = Field(
+        default_factory=list,
+        description="Names matching one of these regular expressions resolve here (genai-prices regex).",
+    )
     input_usd_per_mtok: float = Field(ge=0)
     cached_input_usd_per_mtok: float | None = Field(default=None, ge=0)
     cache_write_usd_per_mtok: float | None = Field(default=None, ge=0)
@@ -182,11 +238,20 @@ class ApiPrice(Strict, ApiPriceMethods):
         default=None, description="Catalog model id when this is a hosted open model."
     )
     deprecated: bool = False
-    price_date: dt.date | None = Field(
+    price_date: Date | None = Field(
         default=None, description="The date the price data itself carries (start or verification)."
     )
-    checked_at: dt.date
+    checked_at: Date
     source: str = Field(min_length=3, description="genai-prices <version>, or who gave a negotiated price.")
+    overrides: dict[str, str] = Field(
+        default_factory=dict,
+        description="Set by the loader, never written: when an api_overrides.yaml row is merged onto "
+        "this one, each field it replaced -> where the new value comes from.",
+    )
+    base_source: str | None = Field(
+        default=None,
+        description="Set by the loader, never written: where the fields no override replaced come from.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,7 +288,7 @@ class EngineInfo(Strict):
 class Citation(Strict):
     title: str = Field(min_length=3)
     url: str | None = None
-    accessed_at: dt.date
+    accessed_at: Date
     note: str | None = None
 
 
@@ -305,7 +370,7 @@ class MeasurementRecord(Strict, MeasurementMethods):
     client_saturated: bool | None = None
 
     # Provenance
-    measured_at: dt.datetime
+    measured_at: DateTime
     env: Environment | None = None
     citation: Citation | None = None
     notes: str | None = None
@@ -348,7 +413,7 @@ class PriceRef(Strict):
     api: str | None = Field(default=None, description="provider/model of the catalog row.")
     input_usd_per_mtok: float | None = Field(default=None, ge=0)
     output_usd_per_mtok: float | None = Field(default=None, ge=0)
-    checked_at: dt.date | None = None
+    checked_at: Date | None = None
     source: str | None = None
 
 
@@ -454,7 +519,7 @@ class QualityRecord(Strict):
     summary: QualitySummary
     by_tag: dict[str, QualitySummary] = Field(default_factory=dict)
     results: list[CaseResult]
-    measured_at: dt.datetime
+    measured_at: DateTime
     env: Environment | None = None
     gpu_bench_version: str | None = None
     notes: str | None = None
@@ -509,7 +574,7 @@ class CloudOffersFile(Strict):
 class ApiPricesFile(Strict):
     schema_version: Literal[1]
     generated_from: str | None = Field(default=None, description="Tool and version that wrote this file.")
-    generated_at: dt.date | None = None
+    generated_at: Date | None = None
     prices: list[ApiPrice]
 
 

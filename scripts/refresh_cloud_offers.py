@@ -5,7 +5,8 @@
         --source-url https://github.com/skypilot-org/skypilot-catalog/blob/<commit>/catalogs/v7/aws/vms.csv \\
         --checked-at 2026-11-29 --merge [--keep-history]
 
-Rows whose accelerator has no catalog GPU id, and rows without a price, are skipped and counted on stderr.
+Rows whose accelerator has no catalog GPU id, rows without a price and rows with an empty InstanceType
+are skipped and counted on stderr.
 Without --merge the output holds only this provider's rows; with --merge the provider's current rows in
 --out are replaced and every other row is kept (--keep-history keeps replaced rows whose price changed,
 marked history: true). Bad input exits 2 with one line naming the file, line and column.
@@ -29,7 +30,9 @@ from pydantic import ValidationError
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from planner.records import CloudOffer, CloudOffersFile  # noqa: E402
+from planner.catalog.files import CatalogFileError, read_yaml_rows  # noqa: E402
+from planner.catalog.loader import describe_error, loc_text  # noqa: E402
+from planner.records import CloudOffer  # noqa: E402
 
 HEADER = """\
 # Cloud GPU offers: what one instance with GPUs costs per hour (the WHOLE instance, not per GPU), by
@@ -103,7 +106,7 @@ def read_offers(path: Path, provider: str, source_url: str, checked_at: dt.date)
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     skipped: Counter[str] = Counter()
-    no_price = 0
+    no_price = no_instance = 0
     best: dict[tuple[str, str], CloudOffer] = {}
     with handle:
         reader = csv.DictReader(handle)
@@ -120,7 +123,10 @@ def read_offers(path: Path, provider: str, source_url: str, checked_at: dt.date)
             accelerator = (row.get("AcceleratorName") or "").strip()
             if not accelerator:
                 continue  # a CPU-only instance
-            instance, gpu_info = row["InstanceType"].strip(), (row.get("GpuInfo") or "").strip()
+            instance, gpu_info = (row.get("InstanceType") or "").strip(), (row.get("GpuInfo") or "").strip()
+            if not instance:
+                no_instance += 1  # nothing to name the offer by
+                continue
             gpu = catalog_gpu(accelerator, instance, gpu_info)
             count = _number(row["AcceleratorCount"] or "0", where, "AcceleratorCount")
             if gpu is None or not count or not count.is_integer():
@@ -165,18 +171,38 @@ def read_offers(path: Path, provider: str, source_url: str, checked_at: dt.date)
         print(f"skipped {sum(skipped.values())} rows with no catalog GPU id: {listed}", file=sys.stderr)
     if no_price:
         print(f"skipped {no_price} rows without a price", file=sys.stderr)
+    if no_instance:
+        print(f"skipped {no_instance} rows with an empty InstanceType", file=sys.stderr)
     return sorted(best.values(), key=lambda o: (o.instance, o.region))
 
 
 def load_existing(path: Path) -> list[CloudOffer]:
+    """The offers already in --out, validated as the planner validates them (strict, with lines)."""
     if not path.exists():
         return []
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return CloudOffersFile.model_validate(data).offers
-    except (yaml.YAMLError, ValidationError, OSError) as exc:
-        first = str(exc).strip().splitlines()
-        raise InputError(f"{path}: not a valid cloud offers file: {' '.join(first[:3])}") from None
+        header, rows = read_yaml_rows(path, "offers")
+    except CatalogFileError as exc:
+        raise InputError(f"{exc}") from None
+    problems: list[str] = []
+    if header.get("schema_version") != 1:
+        problems.append(f"{path}:1: schema_version: expected 1, got {header.get('schema_version')!r}")
+    offers = []
+    for row in rows:
+        if "__not_a_mapping__" in row.data:
+            problems.append(f"{path}: offers[{row.index}]: expected a mapping of fields")
+            continue
+        try:
+            offers.append(CloudOffer.model_validate(row.data, strict=True))
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc, msg = describe_error(dict(err), CloudOffer)
+                at = f"{path}:{row.line_of(loc)}" if row.line_of(loc) else str(path)
+                problems.append(f"{at}: offers[{row.index}] {loc_text(loc)}: {msg}")
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InputError(f"not a valid cloud offers file: {problems[0]}{more}")
+    return offers
 
 
 def merge(
@@ -203,7 +229,26 @@ class _Dumper(yaml.SafeDumper):
         return True  # repeated dates stay dates, not &id001 anchors
 
 
-def dump_offers(offers: list[CloudOffer]) -> str:
+def existing_header(path: Path) -> str | None:
+    """The comment block at the top of --out (what it says about its sources survives a refresh)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except OSError:
+        return None
+    head = "".join(line for line in _leading_comments(lines))
+    return head or None
+
+
+def _leading_comments(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        out.append(line)
+    return out
+
+
+def dump_offers(offers: list[CloudOffer], header: str = HEADER) -> str:
     """The catalog file text: header, schema_version, offers sorted by provider, instance, region."""
     ordered = sorted(offers, key=lambda o: (o.provider, o.instance, o.region, o.history, o.checked_at))
     rows = [o.model_dump(mode="python", exclude_none=True) for o in ordered]
@@ -213,7 +258,7 @@ def dump_offers(offers: list[CloudOffer]) -> str:
     data = {"schema_version": 1, "offers": rows}
     body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096)
     body = body.replace("\n  - provider:", "\n\n  - provider:")  # a blank line between offers
-    return HEADER + body.replace("offers:\n\n", "offers:\n", 1)
+    return header + body.replace("offers:\n\n", "offers:\n", 1)
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -253,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{args.out}: has {others} rows of other providers; use --merge to keep them"
                 )
             offers = new
-        atomic_write(args.out, dump_offers(offers))
+        atomic_write(args.out, dump_offers(offers, existing_header(args.out) or HEADER))
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -89,7 +89,7 @@ pipq "bitsandbytes>=0.48.1"
 
 step "installing selfhost-planner (editable, no extras) with its core and test dependencies"
 pipq -e . --no-deps
-pipq click pydantic pyyaml numpy pandas scipy "genai-prices>=0.2.3" jsonschema pytest hypothesis nvidia-ml-py
+pipq click pydantic pyyaml numpy scipy "genai-prices>=0.2.3" jsonschema pytest hypothesis nvidia-ml-py
 
 step "checking"
 "$PY" - <<'EOF'

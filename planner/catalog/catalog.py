@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from planner.catalog import snapshot
+from planner.catalog.api_names import matches_rules
 from planner.catalog.loader import KINDS, CatalogIssue, KindLoad, kind_files, load_kind
 from planner.errors import PlannerError, UnknownIdError
 from planner.perf.params import param_counts
@@ -55,17 +56,20 @@ def bundled_catalog_dir() -> Path:
     )
 
 
-def user_catalog_dirs(explicit: Iterable[str | Path] = ()) -> list[Path]:
-    """User directories layered over the bundled catalog: $SELFHOST_PLANNER_CATALOG, then --catalog."""
+def user_catalog_dirs(
+    explicit: Iterable[str | Path] = (), origin: str = "--catalog", environment: bool = True
+) -> list[Path]:
+    """User directories layered over the bundled catalog: $SELFHOST_PLANNER_CATALOG, then `explicit`
+    (named `origin` in errors: --catalog, or the directories a command was given)."""
     dirs: list[Path] = []
-    env = os.environ.get(ENV_VAR, "")
-    for raw, origin in [(p, ENV_VAR) for p in env.split(os.pathsep) if p] + [
-        (str(p), "--catalog") for p in explicit
+    env = os.environ.get(ENV_VAR, "") if environment else ""
+    for raw, where in [(p, ENV_VAR) for p in env.split(os.pathsep) if p] + [
+        (str(p), origin) for p in explicit
     ]:
         path = Path(raw).expanduser()
         if not path.is_dir():
             raise PlannerError(
-                f"catalog directory {raw!r} (from {origin}) does not exist or is not a directory"
+                f"catalog directory {raw!r} (from {where}) does not exist or is not a directory"
             )
         dirs.append(path)
     return dirs
@@ -147,7 +151,7 @@ class Catalog:
 
     @property
     def offers(self) -> list[CloudOffer]:
-        return sorted(self._rows("offers").rows.values(), key=lambda o: o.key)
+        return sorted(self._rows("offers").rows.values(), key=lambda o: o.sort_key)
 
     def current_offers(self) -> list[CloudOffer]:
         return [o for o in self.offers if not o.history]
@@ -223,6 +227,12 @@ class Catalog:
             hits = [p for p in pool if match(p)]
             if hits:
                 return min(hits, key=_provider_rank)
+        # Dated names genai-prices accepts by rule (starts_with claude-3-haiku, a regex): the most
+        # specific rule wins, then the maker's own API.
+        ranked = [(matches_rules(p, lowered), p) for p in pool]
+        ranked = [(score, p) for score, p in ranked if score]
+        if ranked:
+            return min(ranked, key=lambda sp: (-sp[0], _provider_rank(sp[1])))[1]
         known = {f"{p.provider}/{p.model}" for p in prices} | {p.model for p in pool}
         raise UnknownIdError(
             "API model",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,23 +65,49 @@ def _line_loader() -> type:
     class LineLoader(base):  # type: ignore[misc, valid-type]
         pass
 
+    error = yaml.constructor.ConstructorError
+
+    def construct_value(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        # PyYAML's constructors raise plain ValueError/TypeError for some bad scalars
+        # (`!!int abc`): give them the node's line like any other YAML error.
+        try:
+            return loader.construct_object(node, deep=True)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise error(None, None, f"cannot read this value: {exc}", node.start_mark) from None
+
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[str, Any]:
         loader.flatten_mapping(node)
         mapping: dict[str, Any] = {}
         lines: dict[str, int] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = construct_value(loader, key_node)
+            try:
+                hash(key)
+            except TypeError:
+                raise error(
+                    None,
+                    None,
+                    "a key must be a plain value (a name), not a list or a mapping",
+                    key_node.start_mark,
+                ) from None
             if key in mapping:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            mapping[key] = loader.construct_object(value_node, deep=True)
+                raise error(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            mapping[key] = construct_value(loader, value_node)
             lines[str(key)] = key_node.start_mark.line + 1
         mapping[_LINE] = node.start_mark.line + 1
         mapping[_FIELD_LINES] = lines
         return mapping
 
+    def construct_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        # `2026-13-45` looks like a date to YAML but is none: keep the text, so the field that
+        # expects a date reports it (with its row, field and line) beside every other problem.
+        try:
+            return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+        except ValueError:
+            return loader.construct_scalar(node)
+
     LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    LineLoader.add_constructor("tag:yaml.org,2002:timestamp", construct_timestamp)
     return LineLoader
 
 
@@ -117,6 +144,8 @@ def _load_yaml(path: Path) -> Any:
         raise CatalogFileError(path, line, f"YAML syntax: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise CatalogFileError(path, None, f"YAML syntax: {exc}") from None
+    except (ValueError, TypeError, RecursionError) as exc:  # a constructor outside any mapping
+        raise CatalogFileError(path, None, f"cannot read a value: {exc}") from None
     return doc
 
 
@@ -141,9 +170,10 @@ def read_yaml_rows(path: Path, list_key: str) -> tuple[dict[str, Any], list[Row]
 
 
 def read_json_rows(path: Path, list_key: str) -> tuple[dict[str, Any], list[Row]]:
-    """Read a generated JSON catalog file (one row per line, so a row's index gives its line)."""
+    """Read a JSON catalog file (a generated one: one row per line), each row with its line."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CatalogFileError(path, exc.lineno, f"JSON syntax: {exc.msg}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -151,7 +181,41 @@ def read_json_rows(path: Path, list_key: str) -> tuple[dict[str, Any], list[Row]
     if not isinstance(doc, dict) or not isinstance(doc.get(list_key), list):
         raise CatalogFileError(path, 1, f"expected an object with schema_version and a list {list_key!r}")
     header = {k: v for k, v in doc.items() if k != list_key}
-    return header, [Row(item, i) for i, item in enumerate(doc[list_key])]
+    items = doc[list_key]
+    lines = _json_item_lines(text, list_key, len(items))
+    return header, [
+        Row(item if isinstance(item, dict) else {"__not_a_mapping__": item}, i, lines[i])
+        for i, item in enumerate(items)
+    ]
+
+
+def _json_item_lines(text: str, list_key: str, count: int) -> list[int | None]:
+    """The line each item of the top-level list `list_key` starts on (None for all if not found)."""
+    decoder = json.JSONDecoder()
+    for match in re.finditer(rf'"{re.escape(list_key)}"\s*:\s*\[', text):
+        pos, starts = match.end(), []
+        try:
+            while True:
+                pos = _skip(text, pos)
+                if text[pos] == "]":
+                    break
+                if starts:  # a comma between items
+                    if text[pos] != ",":
+                        raise ValueError("not a list")
+                    pos = _skip(text, pos + 1)
+                starts.append(pos)
+                _, pos = decoder.raw_decode(text, pos)
+        except (ValueError, IndexError):
+            continue
+        if len(starts) == count:
+            return [text.count("\n", 0, s) + 1 for s in starts]
+    return [None] * count
+
+
+def _skip(text: str, pos: int) -> int:
+    while text[pos] in " \t\r\n":
+        pos += 1
+    return pos
 
 
 def read_jsonl_rows(path: Path) -> Iterator[Row]:

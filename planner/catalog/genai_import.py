@@ -15,7 +15,10 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from planner.catalog.api_names import dated_versions, pinned_version
 from planner.records import SCHEMA_VERSION, ApiPrice, ApiPricesFile
+
+__all__ = ["dated_versions", "dump_api_prices", "match_open_model", "snapshot_api_prices"]
 
 # Aggregators that re-list other providers' prices, per-seat tools, and non-LLM APIs.
 EXCLUDED_PROVIDERS = (
@@ -29,24 +32,56 @@ EXCLUDED_PROVIDERS = (
 )
 EXCLUDED_PREFIXES = ("huggingface_",)
 
-_DATE_SUFFIX = r"(?:-|@)(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})(?:-v\d+(?::\d+)?)?"
 _CHECKED_DATE = re.compile(r"(?:verified|checked|updated|as of)[^.]*?(\d{4}-\d{2}-\d{2})", re.IGNORECASE)
+
+
+def _clauses(clause: Any, kind: str) -> list[str]:
+    """The values of one kind of clause (equals, starts_with, regex, contains) a genai-prices match
+    accepts on its own: directly or inside ClauseOr, never inside ClauseAnd (only part of a rule)."""
+    if hasattr(clause, kind):
+        return [getattr(clause, kind)]
+    values: list[str] = []
+    for child in getattr(clause, "or_", None) or []:
+        values.extend(_clauses(child, kind))
+    return values
 
 
 def _equals_names(clause: Any) -> list[str]:
     """Exact names a genai-prices match clause accepts (ClauseEquals, possibly inside ClauseOr)."""
-    if hasattr(clause, "equals"):
-        return [clause.equals]
-    names: list[str] = []
-    for child in getattr(clause, "or_", None) or []:
-        names.extend(_equals_names(child))
-    return names
+    return _clauses(clause, "equals")
 
 
-def dated_versions(model: str, names: Iterable[str]) -> list[str]:
-    """Names that are `model` plus a release date: gpt-4o-mini -> gpt-4o-mini-2024-07-18."""
-    pattern = re.compile(re.escape(model.lower()) + _DATE_SUFFIX + "$")
-    return sorted({n for n in names if pattern.match(n.lower())})
+_DATED_IN_TEXT = r"(?:-|@)(?:\d{8}|\d{4}-\d{2}-\d{2})"
+
+
+def _dated_names_in_data(rule_texts: Iterable[str], prefixes: Iterable[str]) -> list[str]:
+    """Dated names that start with one of `prefixes`, wherever the data writes them.
+
+    Anthropic's rows match by prefix (starts_with claude-3-haiku) and never name a dated version;
+    other providers' rules do (Bedrock's contains 'claude-3-haiku-20240307'). A name one of our
+    prefixes accepts is a version of this model, so the data does know which dated versions exist.
+    """
+    prefixes = [p for p in prefixes if len(p) >= 4]
+    if not prefixes:
+        return []
+    pattern = re.compile(
+        r"(?:^|[./])((?:" + "|".join(map(re.escape, prefixes)) + ")" + _DATED_IN_TEXT + r")(?=$|[-:@])"
+    )
+    found = set()
+    for text in rule_texts:
+        found.update(m.group(1) for m in pattern.finditer(text))
+    return sorted(found)
+
+
+def _all_rule_texts(providers: Iterable[Any]) -> list[str]:
+    """Every model id and every equals/starts_with/contains value in the data."""
+    texts: set[str] = set()
+    for provider in providers:
+        for model in provider.models:
+            texts.add(model.id)
+            for kind in ("equals", "starts_with", "contains"):
+                texts.update(_clauses(model.match, kind))
+    return sorted(texts)
 
 
 def _base(value: Any) -> tuple[float | None, int | None]:
@@ -133,6 +168,7 @@ def snapshot_api_prices(catalog_model_ids: Iterable[str] = (), today: dt.date | 
     catalog_model_ids = list(catalog_model_ids)
     source = f"genai-prices {genai_prices.__version__} (bundled data)"
     rows: dict[tuple[str, str], ApiPrice] = {}
+    rule_texts = _all_rule_texts(data.providers)
     for provider in data.providers:
         if provider.id in EXCLUDED_PROVIDERS or provider.id.startswith(EXCLUDED_PREFIXES):
             continue
@@ -142,16 +178,21 @@ def snapshot_api_prices(catalog_model_ids: Iterable[str] = (), today: dt.date | 
             output_price, output_tier = _base(getattr(standard, "output_mtok", None))
             if input_price is None or output_price is None:
                 continue  # embeddings, images, audio: not priced per input and output token
+            prefixes = list(dict.fromkeys(_clauses(model.match, "starts_with")))  # rule order kept
+            patterns = list(dict.fromkeys(_clauses(model.match, "regex")))
             aliases = [n for n in _equals_names(model.match) if n != model.id]
-            dated = dated_versions(model.id, aliases)
+            derived = [n for n in _dated_names_in_data(rule_texts, prefixes) if n not in aliases]
+            aliases += [n for n in derived if n != model.id]
             tiers = [t for t in (input_tier, output_tier) if t]
             threshold = min(tiers) if tiers else None
             row = ApiPrice(
                 provider=provider.id.replace("_", "-").lower(),
                 model=model.id,
                 name=model.name,
-                pinned_version=dated[0] if len(dated) == 1 else None,
+                pinned_version=pinned_version(model.id, aliases, prefixes),
                 aliases=aliases,
+                name_prefixes=prefixes,
+                name_patterns=patterns,
                 input_usd_per_mtok=input_price,
                 cached_input_usd_per_mtok=_base(getattr(standard, "cache_read_mtok", None))[0],
                 cache_write_usd_per_mtok=_base(getattr(standard, "cache_write_mtok", None))[0],

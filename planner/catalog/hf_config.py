@@ -26,6 +26,31 @@ def _require(cfg: dict[str, Any], key: str, path: Path) -> Any:
     return cfg[key]
 
 
+def _whole(cfg: dict[str, Any], key: str, path: Path, *, default: int | None = None) -> int:
+    """A positive whole number from config.json (JSON gives ints; "32", 32.5, true are refused)."""
+    value = cfg.get(key)
+    if value is None:
+        if default is not None:
+            return default
+        value = _require(cfg, key, path)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PlannerError(f"{path}: config.json field {key!r} must be a whole number, got {value!r}")
+    if value <= 0:
+        raise PlannerError(f"{path}: config.json field {key!r} must be greater than 0, got {value}")
+    return value
+
+
+def _flag(cfg: dict[str, Any], key: str, path: Path, default: bool) -> bool:
+    value = cfg.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise PlannerError(f"{path}: config.json field {key!r} must be true or false, got {value!r}")
+    return value
+
+
 def architecture_from_config(cfg: dict[str, Any], path: Path) -> tuple[Architecture, list[str]]:
     """The Architecture a config.json describes, and notes on every value that was assumed."""
     notes: list[str] = []
@@ -38,51 +63,65 @@ def architecture_from_config(cfg: dict[str, Any], path: Path) -> tuple[Architect
     model_type = str(cfg.get("model_type") or "unknown")
     if cfg.get("shared_expert_intermediate_size") or cfg.get("n_shared_experts"):
         raise PlannerError(f"{path}: MoE models with shared experts ({model_type}) are not supported yet")
-    heads = int(_require(cfg, "num_attention_heads", path))
-    hidden = int(_require(cfg, "hidden_size", path))
-    kv_heads = cfg.get("num_key_value_heads")
-    if kv_heads is None:
-        kv_heads = heads
+    heads = _whole(cfg, "num_attention_heads", path)
+    hidden = _whole(cfg, "hidden_size", path)
+    if cfg.get("num_key_value_heads") is None:
         notes.append("num_key_value_heads absent: multi-head attention assumed")
-    head_dim = cfg.get("head_dim") or hidden // heads
-    num_experts = int(
-        cfg.get("num_local_experts") or cfg.get("num_experts") or cfg.get("n_routed_experts") or 1
+    kv_heads = _whole(cfg, "num_key_value_heads", path, default=heads)
+    if cfg.get("head_dim") is None and hidden % heads:
+        raise PlannerError(
+            f"{path}: config.json has no 'head_dim' and hidden_size ({hidden}) is not a multiple of "
+            f"num_attention_heads ({heads}); add head_dim"
+        )
+    head_dim = _whole(cfg, "head_dim", path, default=hidden // heads)
+    experts_key = next(
+        (k for k in ("num_local_experts", "num_experts", "n_routed_experts") if cfg.get(k)), "num_experts"
     )
-    intermediate = (
-        cfg.get("moe_intermediate_size") if num_experts > 1 and cfg.get("moe_intermediate_size") else None
+    num_experts = _whole(cfg, experts_key, path, default=1)
+    intermediate_key = (
+        "moe_intermediate_size"
+        if num_experts > 1 and cfg.get("moe_intermediate_size") is not None
+        else "intermediate_size"
     )
-    intermediate = intermediate or _require(cfg, "intermediate_size", path)
-    tied = cfg.get("tie_word_embeddings")
-    if tied is None:
-        tied = model_type in _TIED_BY_DEFAULT
-        notes.append(f"tie_word_embeddings absent: {tied} assumed ({model_type} default)")
-    sliding = cfg.get("sliding_window") if cfg.get("use_sliding_window", True) else None
+    tied_default = model_type in _TIED_BY_DEFAULT
+    if cfg.get("tie_word_embeddings") is None:
+        notes.append(f"tie_word_embeddings absent: {tied_default} assumed ({model_type} default)")
+    tied = _flag(cfg, "tie_word_embeddings", path, tied_default)
+    sliding = (
+        _whole(cfg, "sliding_window", path, default=0) or None
+        if cfg.get("sliding_window") and _flag(cfg, "use_sliding_window", path, True)
+        else None
+    )
+    quant = cfg.get("quantization_config")
+    if quant is not None and not isinstance(quant, dict):
+        raise PlannerError(
+            f"{path}: config.json field 'quantization_config' must be an object with a quant_method, "
+            f"got {quant!r}"
+        )
     try:
         arch = Architecture(
             model_type=model_type,
-            num_layers=int(_require(cfg, "num_hidden_layers", path)),
+            num_layers=_whole(cfg, "num_hidden_layers", path),
             hidden_size=hidden,
-            intermediate_size=int(intermediate),
+            intermediate_size=_whole(cfg, intermediate_key, path),
             num_attention_heads=heads,
-            num_kv_heads=int(kv_heads),
-            head_dim=int(head_dim),
-            vocab_size=int(_require(cfg, "vocab_size", path)),
-            tie_word_embeddings=bool(tied),
-            max_context_tokens=int(_require(cfg, "max_position_embeddings", path)),
-            attention_bias=bool(cfg.get("attention_bias", model_type in _QKV_BIAS)),
+            num_kv_heads=kv_heads,
+            head_dim=head_dim,
+            vocab_size=_whole(cfg, "vocab_size", path),
+            tie_word_embeddings=tied,
+            max_context_tokens=_whole(cfg, "max_position_embeddings", path),
+            attention_bias=_flag(cfg, "attention_bias", path, model_type in _QKV_BIAS),
             qk_norm=model_type in _QK_NORM,
             norms_per_layer=4 if model_type in _FOUR_NORMS else 2,
             num_experts=num_experts,
-            experts_per_token=int(cfg.get("num_experts_per_tok") or 1),
-            sliding_window_tokens=int(sliding) if sliding else None,
+            experts_per_token=_whole(cfg, "num_experts_per_tok", path, default=1),
+            sliding_window_tokens=sliding,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
         raise PlannerError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    except (TypeError, ValueError) as exc:
-        raise PlannerError(f"{path}: a value is not a number: {exc}") from None
-    if cfg.get("quantization_config"):
-        method = cfg["quantization_config"].get("quant_method", "?")
+    if quant:
+        method = quant.get("quant_method", "?")
         notes.append(f"checkpoint is quantized ({method}); the catalog row describes the architecture")
     return arch, notes
 
@@ -111,13 +150,19 @@ def model_from_config(
     if not isinstance(cfg, dict):
         raise PlannerError(f"{path}: expected a JSON object")
     arch, notes = architecture_from_config(cfg, path)
-    origin = cfg.get("_name_or_path") or hf_repo or path.resolve().parent.name
-    model_id = model_id or suggest_id(str(origin))
+    named = cfg.get("_name_or_path")
+    named = named.strip() if isinstance(named, str) and named.strip() else None
+    # The repository is what the config or the user says, never guessed from a folder name.
+    hf_repo = hf_repo or named
+    if hf_repo is None:
+        notes.append("hf_repo unknown: config.json has no _name_or_path and no --hf-repo was given")
+    origin = hf_repo or path.resolve().parent.name
+    model_id = model_id or suggest_id(origin)
     try:
         return ModelSpec(
             id=model_id,
-            name=name or str(origin),
-            hf_repo=hf_repo or str(origin),
+            name=name or origin,
+            hf_repo=hf_repo,
             architecture=arch,
             license=license,
             source=Source(

@@ -2,7 +2,8 @@
 
 A catalog is a stack of directories: the bundled one first, then the user's (``--catalog DIR`` or
 ``SELFHOST_PLANNER_CATALOG``). A row in a later directory replaces the row with the same key in an
-earlier one, so a user file with one negotiated price overrides just that price.
+earlier one, so a user file with one negotiated price overrides just that price; how offers and
+API overrides keep what they do not restate is in planner/catalog/layering.py.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.catalog.files import CatalogFileError, Row, read_json_rows, read_jsonl_rows, read_yaml_rows
+from planner.catalog.layering import API_LOADER_FIELDS, merge_api_price, replace_offer
 from planner.errors import close_matches
 from planner.vocab import SCHEMA_VERSION
 
@@ -39,6 +41,10 @@ class KindSpec:
     row_type_name: str  # in planner.records; imported when a file is validated, not before
     key: Callable[[Any], Hashable]
     label: Callable[[dict[str, Any]], str]
+    # A later directory's row with an earlier row's key: the rows to keep (first under the key),
+    # see planner/catalog/layering.py. None: plain replacement.
+    combine: Callable[[Any, Any, Path, int | None], list[Any]] | None = None
+    loader_fields: tuple[str, ...] = ()  # fields the loader sets; a file may not state them
 
     @property
     def row_type(self) -> Any:
@@ -61,6 +67,7 @@ KINDS: dict[str, KindSpec] = {
         "CloudOffer",
         lambda r: r.key,
         lambda d: f"{d.get('provider')}/{d.get('instance')}/{d.get('region')}",
+        combine=replace_offer,
     ),
     "api": KindSpec(
         "api",
@@ -69,6 +76,8 @@ KINDS: dict[str, KindSpec] = {
         "ApiPrice",
         lambda r: r.key,
         lambda d: f"{d.get('provider')}/{d.get('model')}",
+        combine=merge_api_price,
+        loader_fields=API_LOADER_FIELDS,
     ),
     "checkpoints": KindSpec(
         "checkpoints",
@@ -112,9 +121,20 @@ def describe_error(err: dict[str, Any], row_type: Any) -> tuple[tuple[Any, ...],
             "(e.g. 'llama-3.1-8b-instruct')"
         )
     msg = err.get("msg", "invalid")
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    elif kind in _STRICT_TYPES and "input" in err:
+        # Strict: YAML's own types only; "8" is text, not a number, and yes/no need no quotes.
+        msg = f"{msg}, got {type(err['input']).__name__} {err['input']!r}"
+        if isinstance(err["input"], str):
+            msg += " (write it without quotes)"
+        return loc, msg
     if "input" in err and kind not in ("model_type", "dict_type", "value_error"):
         msg += f" (got {err['input']!r})"
     return loc, msg
+
+
+_STRICT_TYPES = ("int_type", "float_type", "bool_type", "date_type", "datetime_type", "string_type")
 
 
 def loc_text(loc: tuple[Any, ...]) -> str:
@@ -213,8 +233,20 @@ def load_kind(spec: KindSpec, directories: Iterable[Path]) -> KindLoad:
                         )
                     )
                     continue
+                stated = [f for f in spec.loader_fields if f in row.data]
+                if stated:
+                    result.issues.append(
+                        CatalogIssue(
+                            str(path),
+                            row.line_of((stated[0],)),
+                            f"{where} {stated[0]}",
+                            "set by the loader when it merges an override; remove it from the file",
+                        )
+                    )
+                    continue
                 try:
-                    obj = row_type.model_validate(row.data)
+                    # strict: a quoted "8" is not a number, "yes" is not a bool (dates: see Date)
+                    obj = row_type.model_validate(row.data, strict=True)
                 except ValidationError as exc:
                     for err in exc.errors():
                         loc, msg = describe_error(dict(err), row_type)
@@ -236,6 +268,15 @@ def load_kind(spec: KindSpec, directories: Iterable[Path]) -> KindLoad:
                     )
                     continue
                 seen_here[key] = row.line
-                result.rows[key] = obj
+                placed = [obj]
+                if key in result.rows and spec.combine is not None:
+                    placed = spec.combine(result.rows[key], obj, path, row.line)
+                replaced_origin = result.origin.get(key)
+                result.rows[key] = placed[0]
                 result.origin[key] = (str(path), row.line)
+                for kept in placed[1:]:  # e.g. a replaced offer, kept as history
+                    kept_key = spec.key(kept)
+                    if kept_key not in result.rows and replaced_origin is not None:
+                        result.rows[kept_key] = kept
+                        result.origin[kept_key] = replaced_origin
     return result

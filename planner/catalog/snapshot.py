@@ -30,6 +30,8 @@ _CODE = (
     "catalog/loader.py",
     "catalog/catalog.py",
     "catalog/files.py",
+    "catalog/layering.py",
+    "catalog/api_names.py",
 )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from planner.errors import PlannerError
-from planner.records import EngineInfo, Environment, MeasurementRecord, Percentiles
+from planner.records import MeasurementRecord, Percentiles
 
 _METRICS = {"ttft": "ttft_ms", "tpot": "tpot_ms", "itl": "itl_ms", "e2el": "e2e_ms"}
 _PCT_KEY = re.compile(r"^p(\d+(?:\.\d+)?)_(ttft|tpot|itl|e2el)_ms$")
@@ -68,6 +68,34 @@ def _number(doc: dict[str, Any], key: str, path: Path) -> float:
     return float(value)
 
 
+def _optional_number(doc: dict[str, Any], key: str, path: Path) -> float | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise PlannerError(f"{path}: field {key!r} must be a number, got {value!r}")
+    return float(value)
+
+
+def _optional_count(doc: dict[str, Any], key: str, path: Path) -> int | None:
+    value = _optional_number(doc, key, path)
+    if value is None:
+        return None
+    if not value.is_integer() or value < 0:
+        raise PlannerError(f"{path}: field {key!r} must be a whole number >= 0, got {doc[key]!r}")
+    return int(value)
+
+
+def _request_rate(doc: dict[str, Any], path: Path) -> float | None:
+    """vLLM writes "inf" (or Infinity) for 'all at once'; anything else must be a positive number."""
+    rate = doc.get("request_rate")
+    if rate is None or rate == "inf" or (isinstance(rate, float) and rate == math.inf):
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) or rate <= 0:
+        raise PlannerError(f"{path}: field 'request_rate' must be a number > 0 or \"inf\", got {rate!r}")
+    return float(rate)
+
+
 def record_from_vllm_bench(
     path: Path, ctx: ImportContext, model_ids_by_repo: dict[str, str]
 ) -> MeasurementRecord:
@@ -83,6 +111,8 @@ def record_from_vllm_bench(
     completed = _number(doc, "completed", path)
     if completed <= 0:
         raise PlannerError(f"{path}: no completed requests; nothing to import")
+    if not completed.is_integer():
+        raise PlannerError(f"{path}: field 'completed' must be a whole number, got {doc['completed']!r}")
     repo = str(doc.get("model_id") or "")
     model = ctx.model or model_ids_by_repo.get(repo.lower())
     if model is None:
@@ -90,48 +120,47 @@ def record_from_vllm_bench(
             f"{path}: model {repo!r} is not in the catalog by hf_repo; pass --model CATALOG_ID "
             "(or add it with planner catalog add-model)"
         )
-    rate = doc.get("request_rate")
-    rate = None if rate in (None, "inf") or (isinstance(rate, float) and math.isinf(rate)) else float(rate)
-    concurrency = doc.get("max_concurrency")
+    rate = _request_rate(doc, path)
+    concurrency = _optional_count(doc, "max_concurrency", path)
     if concurrency is None and rate is None:
-        concurrency = int(doc.get("num_prompts") or completed)  # everything sent at once
-    failed = int(doc.get("failed") or 0)
+        concurrency = _optional_count(doc, "num_prompts", path) or int(completed)  # everything at once
+    failed = _optional_count(doc, "failed", path) or 0
     engine = str(doc.get("backend") or doc.get("endpoint_type") or "vllm")
+    record = {
+        "id": "vllm-bench-" + hashlib.sha256(text.encode()).hexdigest()[:12],
+        "basis": "imported",
+        "model": model,
+        "quant": ctx.quant,
+        "engine": {"name": "vllm", "version": ctx.engine_version, "args": {"bench_backend": engine}},
+        "weights": "real",
+        "device": ctx.device,
+        "gpu": ctx.gpu,
+        "gpu_count": ctx.gpu_count,
+        "tensor_parallel": ctx.tensor_parallel,
+        "mode": "serving",
+        "concurrency": concurrency or None,
+        "request_rate_per_s": rate,
+        "input_tokens": _number(doc, "total_input_tokens", path) / completed,
+        "output_tokens": _number(doc, "total_output_tokens", path) / completed,
+        "num_requests": int(completed) + failed,
+        "dataset": str(doc.get("dataset_name") or doc.get("label") or "") or None,
+        "output_tokens_per_s": _number(doc, "output_throughput", path),
+        "total_tokens_per_s": _optional_number(doc, "total_token_throughput", path),
+        "requests_per_s": _optional_number(doc, "request_throughput", path),
+        "goodput_requests_per_s": _optional_number(doc, "request_goodput", path),
+        "ttft_ms": _percentiles(doc, "ttft"),
+        "tpot_ms": _percentiles(doc, "tpot"),
+        "itl_ms": _percentiles(doc, "itl"),
+        "e2e_ms": _percentiles(doc, "e2el"),
+        "errors": {"failed": failed} if failed else {},
+        "output_tokens_source": "usage",
+        "measured_at": _measured_at(doc, path),
+        "env": {"gpus": [ctx.gpu] * ctx.gpu_count if ctx.gpu else []},
+        "notes": f"imported from {path.name} (vllm bench serve --save-result)",
+    }
     try:
-        return MeasurementRecord(
-            id="vllm-bench-" + hashlib.sha256(text.encode()).hexdigest()[:12],
-            basis="imported",
-            model=model,
-            quant=ctx.quant,  # type: ignore[arg-type]
-            engine=EngineInfo(name="vllm", version=ctx.engine_version, args={"bench_backend": engine}),
-            weights="real",
-            device=ctx.device,  # type: ignore[arg-type]
-            gpu=ctx.gpu,
-            gpu_count=ctx.gpu_count,
-            tensor_parallel=ctx.tensor_parallel,
-            mode="serving",
-            concurrency=int(concurrency) if concurrency else None,
-            request_rate_per_s=rate,
-            input_tokens=_number(doc, "total_input_tokens", path) / completed,
-            output_tokens=_number(doc, "total_output_tokens", path) / completed,
-            num_requests=int(completed + failed),
-            dataset=str(doc.get("dataset_name") or doc.get("label") or "") or None,
-            output_tokens_per_s=_number(doc, "output_throughput", path),
-            total_tokens_per_s=doc.get("total_token_throughput"),
-            requests_per_s=doc.get("request_throughput"),
-            goodput_requests_per_s=doc.get("request_goodput"),
-            ttft_ms=_percentiles(doc, "ttft"),
-            tpot_ms=_percentiles(doc, "tpot"),
-            itl_ms=_percentiles(doc, "itl"),
-            e2e_ms=_percentiles(doc, "e2el"),
-            errors={"failed": failed} if failed else {},
-            output_tokens_source="usage",
-            measured_at=_measured_at(doc, path),
-            env=Environment(gpus=[ctx.gpu] * ctx.gpu_count if ctx.gpu else []),
-            notes=f"imported from {path.name} (vllm bench serve --save-result)",
-        )
+        return MeasurementRecord.model_validate(record, strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise PlannerError(
-            f"{path}: {'.'.join(map(str, first['loc'])) or 'record'}: {first['msg']}"
-        ) from None
+        where = ".".join(map(str, first["loc"])) or "record"
+        raise PlannerError(f"{path}: {where}: {first['msg']}") from None

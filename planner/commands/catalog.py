@@ -9,7 +9,7 @@ import click
 
 from planner.commands.common import AppContext, format_option
 from planner.errors import PlannerError
-from planner.report.render import Column, render_mapping, render_rows, to_json
+from planner.report.render import Column, render_csv, render_mapping, render_rows, to_json
 
 KIND_ALIASES = {
     "models": "models",
@@ -202,6 +202,7 @@ def list_cmd(
             click.echo("\nfrom: " + ", ".join(str(d) for d in cat.directories))
         return
     kind = _kind(kind)
+    _check_filters(cat, kind, provider, gpu)
     if kind == "models":
         rows, cols = [_model_row(m) for m in cat.models.values()], MODEL_COLUMNS
     elif kind == "gpus":
@@ -224,36 +225,68 @@ def list_cmd(
         rows = [_measurement_row(m) for m in cat.measurements if not gpu or m.gpu == gpu]
         cols = MEASUREMENT_COLUMNS
     rows = [r for r in rows if _matches(r, search)]
-    click.echo(render_rows(rows, cols, fmt))
+    if fmt == "csv" and not rows:
+        click.echo(render_csv([], cols))  # a header, so a CSV reader sees the columns, not a blank line
+    else:
+        click.echo(render_rows(rows, cols, fmt))
     if fmt == "table" and not rows:
         click.echo("(no rows match)", err=True)
 
 
+_FILTERS = {"provider": ("offers", "api"), "gpu": ("offers", "measurements")}
+
+
+def _check_filters(cat: Any, kind: str, provider: str | None, gpu: str | None) -> None:
+    """A filter on an id nobody has is a typo, not an empty answer: say so, with close matches."""
+    from planner.errors import UnknownIdError
+
+    for name, value in (("provider", provider), ("gpu", gpu)):
+        if value is not None and kind not in _FILTERS[name]:
+            raise PlannerError(f"--{name} filters {' and '.join(_FILTERS[name])}, not {kind}")
+    if gpu is not None and gpu not in cat.gpus:
+        raise UnknownIdError("GPU", gpu, cat.gpus, "planner catalog list gpus")
+    if provider is not None:
+        known = {o.provider for o in cat.offers} if kind == "offers" else {p.provider for p in cat.api_prices}
+        if provider not in known:
+            raise UnknownIdError(f"{'cloud' if kind == 'offers' else 'API'} provider", provider, known)
+
+
 def _show_pairs(kind: str, obj: Any) -> list[tuple[str, str]]:
     if kind == "api":
-        from planner.catalog.genai_import import dated_versions
+        from planner.catalog.api_names import dated_versions
 
-        dated = dated_versions(obj.model, obj.aliases)
+        dated = dated_versions(obj.model, obj.aliases, getattr(obj, "name_prefixes", None) or ())
         pinned = obj.pinned_version or (
             f"one of {', '.join(dated)} (same price; the data does not say which the name points to)"
             if dated
             else "not known to the price data"
         )
         pct = f"{obj.batch_discount:.0%} off input and output" if obj.batch_discount else "-"
-        return [
+        overrides = obj.overrides or {}
+
+        def mark(text: str, *fields: str) -> str:
+            return f"{text}  [override]" if any(f in overrides for f in fields) else text
+
+        pairs = [
             ("provider", obj.provider),
             ("model", obj.model),
             ("pinned version", pinned),
-            ("input $/1M tokens", f"{obj.input_usd_per_mtok:.2f}"),
+            ("input $/1M tokens", mark(f"{obj.input_usd_per_mtok:.2f}", "input_usd_per_mtok")),
             (
                 "cached input $/1M tokens",
-                "-" if obj.cached_input_usd_per_mtok is None else f"{obj.cached_input_usd_per_mtok:g}",
+                mark(
+                    "-" if obj.cached_input_usd_per_mtok is None else f"{obj.cached_input_usd_per_mtok:g}",
+                    "cached_input_usd_per_mtok",
+                ),
             ),
-            ("output $/1M tokens", f"{obj.output_usd_per_mtok:.2f}"),
-            ("batch discount", pct),
+            ("output $/1M tokens", mark(f"{obj.output_usd_per_mtok:.2f}", "output_usd_per_mtok")),
+            ("batch discount", mark(pct, "batch_discount")),
             (
                 "context limit",
-                "-" if obj.context_limit_tokens is None else f"{obj.context_limit_tokens:,} tokens",
+                mark(
+                    "-" if obj.context_limit_tokens is None else f"{obj.context_limit_tokens:,} tokens",
+                    "context_limit_tokens",
+                ),
             ),
             (
                 "long-context tier",
@@ -262,10 +295,20 @@ def _show_pairs(kind: str, obj: Any) -> list[tuple[str, str]]:
                 else f"prompts over {obj.long_context_threshold_tokens:,} tokens pay more (not applied)",
             ),
             ("hosted open model", obj.open_model or "-"),
-            ("price date", str(obj.price_date) if obj.price_date else "not dated in the price data"),
+            (
+                "price date",
+                mark(str(obj.price_date) if obj.price_date else "not dated in the price data", "price_date"),
+            ),
             ("checked at", str(obj.checked_at)),
             ("source", obj.source),
         ]
+        by_source: dict[str, list[str]] = {}
+        for field, where in overrides.items():
+            by_source.setdefault(where, []).append(field)
+        pairs += [(f"override of {', '.join(fields)}", where) for where, fields in by_source.items()]
+        if obj.base_source:
+            pairs.append(("other fields from", obj.base_source))
+        return pairs
     flat = _flatten_pairs(obj.model_dump(mode="json", exclude_none=True))
     if kind == "models":
         from planner.perf.params import param_counts
@@ -323,7 +366,10 @@ def show_cmd(app: AppContext, kind: str, item_id: str, fmt: str) -> None:
         for o in found:
             click.echo(render_mapping(_show_pairs(kind, o), fmt))
         return
-    click.echo(render_mapping(_show_pairs(kind, obj), fmt, obj.model_dump(mode="json")))
+    pairs = _show_pairs(kind, obj)
+    if kind == "api" and item_id.rpartition("/")[2].lower() != obj.model.lower():
+        pairs.insert(2, ("asked for", item_id))  # a dated version or alias resolved to this row
+    click.echo(render_mapping(pairs, fmt, obj.model_dump(mode="json")))
 
 
 @catalog.command("validate")
@@ -336,7 +382,11 @@ def validate_cmd(app: AppContext, directories: tuple[Path, ...]) -> None:
     """
     from planner.catalog.catalog import Catalog, bundled_catalog_dir, user_catalog_dirs
 
-    dirs = [bundled_catalog_dir(), *user_catalog_dirs([*app.catalog_dirs, *map(str, directories)])]
+    dirs = [
+        bundled_catalog_dir(),
+        *user_catalog_dirs(app.catalog_dirs),
+        *user_catalog_dirs(directories, origin="the DIRECTORIES of catalog validate", environment=False),
+    ]
     cat = Catalog(dirs)
     issues = cat.validate()
     for issue in issues:
@@ -369,10 +419,12 @@ def _target_dir(app: AppContext, to: Path | None) -> Path:
 
 @catalog.command("add-model")
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option("--id", "model_id", help="Catalog id (default: from the config's _name_or_path or folder).")
+@click.option("--id", "model_id", help="Catalog id (default: from --hf-repo, _name_or_path, or the folder).")
 @click.option("--name", help="Display name.")
 @click.option("--license", "license_", default="unknown", show_default=True)
-@click.option("--hf-repo", help="Hugging Face repository, if the config came from one.")
+@click.option(
+    "--hf-repo", help="Hugging Face repository (default: the config's _name_or_path; else left unset)."
+)
 @click.option(
     "--to", type=click.Path(file_okay=False, path_type=Path), help="User catalog directory to add to."
 )
@@ -463,16 +515,34 @@ def import_vllm_bench_cmd(
 
         raise UnknownIdError("quantization format", quant, QUANT_FORMATS)
     ctx = ImportContext(gpu, gpu_count, tensor_parallel, quant, model_id, engine_version)
-    by_repo = {m.hf_repo.lower(): m.id for m in cat.models.values()}
+    by_repo = {m.hf_repo.lower(): m.id for m in cat.models.values() if m.hf_repo}
     records = [record_from_vllm_bench(f, ctx, by_repo) for f in files]
     target = out or _target_dir(app, to) / "measurements" / "imported-vllm-bench.jsonl"
-    known = {m.id for m in cat.measurements}
-    fresh = [r for r in records if r.id not in known]
+    # Never append a record twice: not one the catalog has, one already in the target file
+    # (which need not be a --catalog directory), or the same file given twice.
+    known = {m.id for m in cat.measurements} | _ids_in_jsonl(target)
+    fresh = []
+    for r in records:
+        if r.id not in known:
+            known.add(r.id)
+            fresh.append(r)
     append_jsonl(target, [r.model_dump(mode="json", exclude_none=True) for r in fresh])
     click.echo(render_rows([_measurement_row(r) for r in records], MEASUREMENT_COLUMNS, fmt))
     skipped = len(records) - len(fresh)
     click.echo(
         f"appended {len(fresh)} record(s) to {target}"
-        + (f"; {skipped} already in the catalog" if skipped else ""),
+        + (f"; {skipped} already there or in the catalog" if skipped else ""),
         err=True,
     )
+
+
+def _ids_in_jsonl(path: Path) -> set[str]:
+    """Record ids already in a JSONL file (lines that do not parse are left to catalog validate)."""
+    from planner.catalog.files import CatalogFileError, read_jsonl_rows
+
+    if not path.is_file():
+        return set()
+    try:
+        return {str(row.data["id"]) for row in read_jsonl_rows(path) if "id" in row.data}
+    except CatalogFileError as exc:
+        raise PlannerError(str(exc)) from None

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gpu_bench.eval.scorers import score
+from tests.conftest import require
 from tests.gpu_bench.conftest import gpu_bench
 from tests.gpu_bench.test_transformers_serve import free_port, tiny_model, transformers_cli
 
@@ -31,7 +32,7 @@ CASES = [
 
 
 def test_eval_against_transformers_serve(tmp_path: Path, tiny_model: Path, invoke) -> None:
-    pytest.importorskip("fastapi")
+    require("fastapi")  # transformers[serving], in the serve extra
     from gpu_bench.serving.launcher import ServerProcess
     from planner.catalog import Catalog
     from tests.conftest import CATALOGS

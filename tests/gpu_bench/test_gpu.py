@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
 from tests.gpu_bench.conftest import gpu_bench
 
-torch = pytest.importorskip("torch")
+torch = require("torch")  # the bench extra; only a missing CUDA device skips
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
 from tests.gpu_bench.conftest import gpu_bench
 
 pytestmark = pytest.mark.slow
@@ -38,7 +39,7 @@ def transformers_cli() -> str:
 
 
 def test_transformers_serve_under_load(tmp_path: Path, tiny_model: Path) -> None:
-    pytest.importorskip("fastapi")
+    require("fastapi")  # transformers[serving], in the serve extra
     port = free_port()
     out = tmp_path / "ts.jsonl"
     launch = f"{transformers_cli()} serve {tiny_model} --device cpu --port {port} --continuous-batching"

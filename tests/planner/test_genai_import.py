@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import genai_prices  # a core dependency: its absence is a failure, not a skip
 import pytest
 
 from planner.catalog import Catalog
+from planner.catalog.api_names import pinned_version
 from planner.catalog.genai_import import (
     dated_versions,
     dump_api_prices,
@@ -16,12 +18,13 @@ from planner.catalog.genai_import import (
 )
 from tests.conftest import CATALOGS
 
-genai_prices = pytest.importorskip("genai_prices")
+# The bundled file's own date: prices that genai-prices starts later are not yet active on it.
+SNAPSHOT_DATE = dt.date.fromisoformat(json.loads((CATALOGS / "api_prices.json").read_text())["generated_at"])
 
 
 @pytest.fixture(scope="module")
 def snapshot():
-    return snapshot_api_prices(Catalog([CATALOGS]).models.keys(), today=dt.date(2026, 11, 29))
+    return snapshot_api_prices(Catalog([CATALOGS]).models.keys(), today=SNAPSHOT_DATE)
 
 
 @pytest.mark.parametrize(
@@ -38,7 +41,7 @@ def test_rows_price_a_normal_request_exactly_as_genai_prices_does(
 ) -> None:
     row = next(p for p in snapshot.prices if (p.provider, p.model) == (provider, model))
     usage = genai_prices.Usage(input_tokens=1_000_000, output_tokens=1_000_000)
-    when = dt.datetime(2026, 11, 29, 12, tzinfo=dt.UTC)
+    when = dt.datetime.combine(SNAPSHOT_DATE, dt.time(12), tzinfo=dt.UTC)
     calc = genai_prices.calc_price(usage, model, provider_id=provider, genai_request_timestamp=when)
     assert float(calc.input_price) == pytest.approx(row.input_usd_per_mtok)
     assert float(calc.output_price) == pytest.approx(row.output_usd_per_mtok)
@@ -69,13 +72,36 @@ def test_long_context_tiers_are_not_applied(snapshot) -> None:
         for m in pr.models
         if m.id == row.model
     )
-    prices = model.get_prices(dt.datetime(2026, 11, 29, tzinfo=dt.UTC))
+    prices = model.get_prices(dt.datetime.combine(SNAPSHOT_DATE, dt.time(12), tzinfo=dt.UTC))
     assert row.input_usd_per_mtok == pytest.approx(float(prices.input_mtok.base))
 
 
 def test_batch_discount_from_batch_variant(snapshot) -> None:
     row = next(p for p in snapshot.prices if (p.provider, p.model) == ("openai", "gpt-4o-mini"))
     assert row.batch_discount == pytest.approx(0.5)
+
+
+def test_prefix_rules_are_kept_and_give_the_pinned_version(snapshot) -> None:
+    rows = {(p.provider, p.model): p for p in snapshot.prices}
+    haiku = rows["anthropic", "claude-3-haiku"]
+    assert haiku.name_prefixes == ["claude-3-haiku"]
+    assert haiku.pinned_version == "claude-3-haiku-20240307"  # the data's only dated claude-3-haiku
+    assert rows["anthropic", "claude-sonnet-4-5"].pinned_version == "claude-sonnet-4-5-20250929"
+    # Two dated versions under one rule: no pin, both listed.
+    sonnet = rows["anthropic", "claude-3-5-sonnet"]
+    assert sonnet.pinned_version is None
+    assert {"claude-3-5-sonnet-20240620", "claude-3-5-sonnet-20241022"} <= set(sonnet.aliases)
+
+
+def test_a_prefix_that_names_another_model_does_not_pin() -> None:
+    # deepseek-reasoner matches starts_with deepseek-r1; deepseek-r1-0528 is not its pinned version.
+    assert pinned_version("deepseek-reasoner", ["deepseek-r1-0528"], ["deepseek-r1"]) is None
+    assert pinned_version("claude-opus-4-5", ["claude-opus-4.5-20251124"], ["claude-opus-4.5"]) == (
+        "claude-opus-4.5-20251124"
+    )
+    spellings = ["claude-sonnet-4.5-20250929", "claude-sonnet-4-5-20250929"]
+    pinned = pinned_version("claude-sonnet-4-5", spellings, ["claude-sonnet-4.5"])
+    assert pinned == "claude-sonnet-4-5-20250929"
 
 
 def test_pinned_versions() -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require
 
-pytest.importorskip("matplotlib")
+require("matplotlib")
 WORKLOAD = ROOT / "examples" / "workload.yaml"
 
 

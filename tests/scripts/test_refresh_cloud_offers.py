@@ -213,3 +213,41 @@ def test_missing_input_file_exits_2(tmp_path: Path) -> None:
     result = _refresh(tmp_path / "nope.csv", tmp_path / "offers.yaml")
     assert result.returncode == 2
     assert "nope.csv: cannot read" in result.stderr
+
+
+def test_an_invalid_date_in_the_existing_file_exits_2_with_its_line(tmp_path: Path) -> None:
+    out = tmp_path / "offers.yaml"
+    assert _refresh(_write(tmp_path / "vms.csv", AWS_HEADER, AWS_ROWS), out).returncode == 0
+    text = out.read_text(encoding="utf-8")
+    out.write_text(text.replace("checked_at: 2026-11-29", "checked_at: 2026-13-45", 1), encoding="utf-8")
+    line = next(i for i, t in enumerate(out.read_text().splitlines(), 1) if "2026-13-45" in t)
+    result = _refresh(_write(tmp_path / "vms.csv", AWS_HEADER, AWS_ROWS), out, "aws", "--merge")
+    assert result.returncode == 2
+    assert f"{out}:{line}: offers[0] checked_at: '2026-13-45' is not a valid date" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_existing_file_with_strings_for_numbers_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "offers.yaml"
+    assert _refresh(_write(tmp_path / "vms.csv", AWS_HEADER, AWS_ROWS), out).returncode == 0
+    out.write_text(out.read_text().replace("gpu_count: 8", 'gpu_count: "8"', 1))
+    result = _refresh(_write(tmp_path / "vms.csv", AWS_HEADER, AWS_ROWS), out, "aws", "--merge")
+    assert result.returncode == 2
+    assert "gpu_count: Input should be a valid integer" in result.stderr
+
+
+def test_rows_with_an_empty_instance_type_are_skipped_and_counted(tmp_path: Path) -> None:
+    rows = [*AWS_ROWS, f",H100,8.0,192.0,2048.0,{_gpu_info('H100', 8, 81920)},55.04,,us-east-1,use1-az2"]
+    out = tmp_path / "offers.yaml"
+    result = _refresh(_write(tmp_path / "vms.csv", AWS_HEADER, rows), out)
+    assert result.returncode == 0, result.stderr
+    assert "skipped 1 rows with an empty InstanceType" in result.stderr
+    assert ("aws", "", False) not in _offers(out)
+
+
+def test_the_existing_files_header_comment_survives_a_refresh(tmp_path: Path) -> None:
+    out = tmp_path / "offers.yaml"
+    assert _refresh(_write(tmp_path / "vms.csv", AWS_HEADER, AWS_ROWS), out).returncode == 0
+    out.write_text("# Sourcing notes: reserved prices could not be sourced.\n" + out.read_text())
+    assert _refresh(_write(tmp_path / "vms.csv", AWS_HEADER, AWS_ROWS), out, "aws", "--merge").returncode == 0
+    assert out.read_text().startswith("# Sourcing notes: reserved prices could not be sourced.\n")

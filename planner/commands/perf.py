@@ -13,6 +13,14 @@ from planner.units import parse_context, parse_int_count, parse_int_list
 
 DEFAULT_CONCURRENCY = "1,2,4,8,16,32,64,128,256"
 
+max_num_seqs_option = click.option(
+    "--max-num-seqs",
+    default=256,
+    show_default=True,
+    type=click.IntRange(1, 65536),
+    help="The engine's cap on running sequences (vLLM --max-num-seqs); more clients queue.",
+)
+
 
 def _check_quant(quant: str) -> None:
     from planner.perf.quant import QUANTS
@@ -44,6 +52,9 @@ def _fit_row(r: Any) -> dict[str, Any]:
         "kv_bytes_per_token": r.kv_bytes_per_token,
         "kv_tokens": r.kv_tokens,
         "max_concurrent_seqs": r.max_concurrent_seqs,
+        "kv_max_seqs": r.kv_max_seqs,
+        "max_num_seqs": r.max_num_seqs,
+        "queued": r.queued,
         "reason": r.reason,
         "notes": list(r.notes),
     }
@@ -75,8 +86,10 @@ FIT_COLUMNS = [
 @click.option(
     "--tp", type=click.IntRange(1, 64), help="Tensor parallel degree (default: the smallest that fits)."
 )
+@click.option("--pp", type=click.IntRange(1, 16), help="Pipeline stages (with --tp; default 1).")
 @click.option("--kv-dtype", default="bf16", show_default=True, help="KV cache dtype: bf16 or fp8.")
 @click.option("--gpu-memory-utilization", default=0.9, show_default=True, type=click.FloatRange(0.05, 1.0))
+@max_num_seqs_option
 @click.option("--double-quant", is_flag=True, help="bitsandbytes 4-bit with nested quantization.")
 @format_option
 @click.pass_obj
@@ -88,8 +101,10 @@ def fit_cmd(
     context: str,
     concurrency: str,
     tp: int | None,
+    pp: int | None,
     kv_dtype: str,
     gpu_memory_utilization: float,
+    max_num_seqs: int,
     double_quant: bool,
     fmt: str,
 ) -> None:
@@ -106,14 +121,17 @@ def fit_cmd(
     spec = cat.model(model)
     ctx = parse_context(context)
     conc = parse_int_count(concurrency, "--concurrency")
-    engine = EngineMemory(gpu_memory_utilization=gpu_memory_utilization)
+    if pp is not None and tp is None:
+        raise PlannerError("--pp needs --tp: give both, or neither to find the fewest GPUs that fit")
+    engine = EngineMemory(gpu_memory_utilization=gpu_memory_utilization, max_num_seqs=max_num_seqs)
     gpus = list(cat.gpus.values()) if gpu == "all" else [cat.gpu(gpu)]
     results = []
     for g in gpus:
         if tp is None:
             r = smallest_fit(model, spec.architecture, quant, g, ctx, conc, kv_dtype, engine, double_quant)
         else:
-            r = fit(model, spec.architecture, quant, g, ctx, conc, tp, 1, kv_dtype, engine, double_quant)
+            arch = spec.architecture
+            r = fit(model, arch, quant, g, ctx, conc, tp, pp or 1, kv_dtype, engine, double_quant)
         results.append(r)
     rows = [_fit_row(r) for r in results]
     if gpu == "all":
@@ -133,7 +151,8 @@ def fit_cmd(
         ("GPUs", f"{r.gpus} x {r.gpu} (TP {r.tp}, PP {r.pp})"),
         (
             "device memory",
-            f"{r.gpu_memory_gib:g} GiB, usable {r.usable_gib:.1f} GiB at {gpu_memory_utilization:g}",
+            f"{r.gpu_memory_gib:.2f} GiB exposed (datasheet {gpus[0].datasheet_memory_gb:g} GB), "
+            f"usable {r.usable_gib:.1f} GiB at {gpu_memory_utilization:g}",
         ),
         ("weights per GPU", f"{r.weights_gib:.2f} GiB ({quant})"),
         ("activation peak", f"{r.activation_gib:.2f} GiB (estimate)"),
@@ -141,16 +160,25 @@ def fit_cmd(
         ("KV cache pool per GPU", f"{r.kv_pool_gib:.2f} GiB"),
         ("KV bytes per token", f"{r.kv_bytes_per_token:,} per GPU ({kv_dtype})"),
         ("KV tokens available", f"{r.kv_tokens:,}"),
-        ("max concurrent seqs", f"{r.max_concurrent_seqs:,} of {ctx:,} tokens"),
+        ("max concurrent seqs", f"{r.max_concurrent_seqs:,} of {ctx:,} tokens" + _cap_text(r)),
     ] + [("note", n) for n in r.notes]
     if tp is not None and not r.fits:
         best = smallest_fit(
             model, spec.architecture, quant, gpus[0], ctx, conc, kv_dtype, engine, double_quant
         )
         pairs.append(
-            ("smallest that fits", f"{best.gpus} x {best.gpu} (TP {best.tp})" if best.fits else "none")
+            (
+                "smallest that fits",
+                f"{best.gpus} x {best.gpu} (TP {best.tp}, PP {best.pp})" if best.fits else "none",
+            )
         )
     click.echo(render_mapping(pairs, fmt))
+
+
+def _cap_text(r: Any) -> str:
+    if r.kv_max_seqs > r.max_concurrent_seqs:
+        return f" (KV cache holds {r.kv_max_seqs:,}; the scheduler's max_num_seqs caps it)"
+    return ""
 
 
 ESTIMATE_COLUMNS = [

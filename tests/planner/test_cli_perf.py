@@ -36,6 +36,23 @@ def test_fit_issue_example(invoke) -> None:
     assert "smallest that fits" in table
 
 
+def test_fit_above_max_num_seqs_queues_instead_of_escalating(invoke) -> None:
+    args = ("fit", "--model", "llama-3.1-8b-instruct", "--gpu", "h200", "--context", "1k",
+            "--concurrency", "512")  # fmt: skip
+    data = json.loads(invoke(*args, "--format", "json").stdout)
+    assert data["fits"]
+    assert data["gpus"] == 1
+    assert data["max_concurrent_seqs"] == 256
+    assert data["queued"] == 256
+    assert any("max_num_seqs" in n for n in data["notes"])
+    table = invoke(*args).stdout
+    assert "FITS" in table
+    assert "scheduler" in table
+    raised = json.loads(invoke(*args, "--max-num-seqs", "512", "--format", "json").stdout)
+    assert raised["max_concurrent_seqs"] == 512
+    assert raised["queued"] == 0
+
+
 def test_fit_all_gpus_ranks_fewest_gpus_first(invoke) -> None:
     rows = json.loads(
         invoke("fit", "--model", "llama-3.1-70b-instruct", "--gpu", "all", "--format", "json").stdout

@@ -56,6 +56,32 @@ def test_weights_match_every_real_checkpoint_within_3_percent(cat) -> None:
         assert abs(predicted - ck.total_size_bytes) <= tolerance, ck.hf_repo
 
 
+def test_fp8_and_moe_checkpoints_are_covered_and_within_3_percent(cat) -> None:
+    rows = {(ck.model, ck.quant): ck for ck in cat.checkpoints}
+    fp8 = rows[("llama-3.1-8b-instruct", "fp8")]
+    predicted = weight_bytes(cat.model("llama-3.1-8b-instruct").architecture, "fp8").total
+    assert fp8.total_size_bytes == 9_081_202_432  # neuralmagic FP8, per-tensor scales
+    # By hand: fp8 weights + two fp32 scalars per linear + bf16 embeddings, lm_head and norms.
+    linear = param_counts(cat.model("llama-3.1-8b-instruct").architecture).linear
+    assert linear + 224 * 8 + 2 * (2 * 128256 * 4096 + 65 * 4096) == fp8.total_size_bytes
+    assert 0 < predicted / fp8.total_size_bytes - 1 < 0.001  # per-channel scales: +0.06%
+    moe = rows[("mixtral-8x7b-instruct", "bf16")]
+    mixtral = cat.model("mixtral-8x7b-instruct").architecture
+    assert weight_bytes(mixtral, "bf16").total == moe.total_size_bytes  # every expert stored
+
+
+def test_unsourced_formats_by_hand() -> None:
+    # GPTQ int8 g128: int8 weights, fp16 scales and int8 zeros per 128 inputs, int32 g_idx.
+    assert linear_bytes(quant_spec("gptq-int8"), 4096, 4096) == 4096 * 4096 + 32 * 4096 * (2 + 1) + 4096 * 4
+    # bitsandbytes fp4 stores exactly like nf4 (another 16-entry code book).
+    n = 4096 * 14336
+    assert linear_bytes(quant_spec("bnb-fp4"), 14336, 4096) == n / 2 + n / 64 * 4
+    assert (
+        linear_bytes(quant_spec("bnb-fp4"), 14336, 4096, double_quant=True)
+        == n / 2 + n / 64 + n / 64 / 256 * 4
+    )
+
+
 def test_layouts_by_hand() -> None:
     # AWQ g128 on a 4096 x 4096 matrix: 4-bit weights, fp16 scales and 4-bit zeros per 128 inputs.
     awq = linear_bytes(quant_spec("awq-int4"), 4096, 4096)

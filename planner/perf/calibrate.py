@@ -265,6 +265,7 @@ def leave_one_gpu_out(
         train = with_tail_ratios(others)
         eff, _, _ = fits(train, start, _default_for(key))
         for target in (s for s in setups if s.record.gpu == gpu):
+            target = with_tail_ratios([*others, target])[-1]  # tail ratios not from its own GPU either
             pred = predict_output_tokens_per_s(target, eff)
             out.append(LooResult(target.record.id, f"without {gpu}", target.observed, pred))
     return out

@@ -379,9 +379,10 @@ def estimate_cmd(
         f"{tok.value:,.0f} output tok/s per replica ({tok.low:,.0f} to {tok.high:,.0f}), "
         f"limited by {cap.limited_by}"
     )
+    errors = "leave-one-GPU-out" if "(no records on" in curve.calibration else "that group's leave-one-out"
     click.echo(
         f"basis: {curve.calibration}; error band +-{curve.band:.0%} of output tok/s (split-conformal 80% "
-        "band of that group's leave-one-out errors)"
+        f"band of {errors} errors)"
     )
     if mixed:
         click.echo(

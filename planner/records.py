@@ -153,7 +153,18 @@ class GpuSpec(Strict):
     id: CatalogId
     name: str
     vendor: Literal["nvidia", "amd"]
-    memory_gib: float = Field(gt=0, description="Device memory as the vendor states it.")
+    memory_gib: float = Field(
+        gt=0,
+        description="Memory the device exposes, in GiB (2^30 bytes): the driver's total (nvidia-smi / "
+        "rocm-smi), which the fit uses. Not the datasheet's nominal GB.",
+    )
+    memory_total_mib: float | None = Field(
+        default=None,
+        gt=0,
+        description="The driver-reported total in MiB that memory_gib is computed from (None: estimated).",
+    )
+    datasheet_memory_gb: float = Field(gt=0, description="Nominal memory as the vendor's datasheet says.")
+    memory_source: Source = Field(description="Where the driver's total was read, or why it is estimated.")
     bandwidth_gb_per_s: float = Field(gt=0, description="Peak memory bandwidth.")
     bf16_dense_tflops: float = Field(gt=0, description="Dense (no sparsity) BF16 tensor rate.")
     fp8_dense_tflops: float | None = Field(default=None, gt=0, description="None: no FP8 tensor cores.")
@@ -164,6 +175,15 @@ class GpuSpec(Strict):
         default=None, gt=0, description="Street price of one GPU, for owned-hardware TCO."
     )
     source: Source
+
+    @model_validator(mode="after")
+    def _memory_coherent(self) -> GpuSpec:
+        if self.memory_total_mib is not None and abs(self.memory_gib - self.memory_total_mib / 1024) > 0.006:
+            raise ValueError(
+                f"memory_gib {self.memory_gib} must be memory_total_mib / 1024 = "
+                f"{self.memory_total_mib / 1024:.3f}"
+            )
+        return self
 
 
 class OfferPrices(Strict):

@@ -68,7 +68,8 @@ MODEL_COLUMNS = [
 ]
 GPU_COLUMNS = [
     Column("id", "id"),
-    Column("memory_gib", "memory (GiB)", "g"),
+    Column("memory_gib", "exposed GiB", ".2f"),
+    Column("datasheet_memory_gb", "datasheet GB", "g"),
     Column("bandwidth_gb_per_s", "bandwidth (GB/s)", ",.0f"),
     Column("bf16_dense_tflops", "bf16 TFLOPS", "g"),
     Column("fp8_dense_tflops", "fp8 TFLOPS", "g"),

@@ -13,12 +13,29 @@ from planner.units import parse_context, parse_int_count, parse_int_list
 
 DEFAULT_CONCURRENCY = "1,2,4,8,16,32,64,128,256"
 
+max_num_seqs_option = click.option(
+    "--max-num-seqs",
+    default=256,
+    show_default=True,
+    type=click.IntRange(1, 65536),
+    help="The engine's cap on running sequences (vLLM --max-num-seqs); more clients queue.",
+)
+
 
 def _check_quant(quant: str) -> None:
     from planner.perf.quant import QUANTS
 
     if quant not in QUANTS:
         raise UnknownIdError("quantization format", quant, QUANTS)
+
+
+def _check_engine(engine: str) -> None:
+    from planner.perf.roofline import CONTINUOUS_ENGINES
+
+    if engine not in CONTINUOUS_ENGINES:
+        raise UnknownIdError(
+            "serving engine", engine, CONTINUOUS_ENGINES, "estimate models continuous-batching servers"
+        )
 
 
 def _check_kv(kv_dtype: str) -> None:
@@ -44,6 +61,9 @@ def _fit_row(r: Any) -> dict[str, Any]:
         "kv_bytes_per_token": r.kv_bytes_per_token,
         "kv_tokens": r.kv_tokens,
         "max_concurrent_seqs": r.max_concurrent_seqs,
+        "kv_max_seqs": r.kv_max_seqs,
+        "max_num_seqs": r.max_num_seqs,
+        "queued": r.queued,
         "reason": r.reason,
         "notes": list(r.notes),
     }
@@ -75,8 +95,10 @@ FIT_COLUMNS = [
 @click.option(
     "--tp", type=click.IntRange(1, 64), help="Tensor parallel degree (default: the smallest that fits)."
 )
+@click.option("--pp", type=click.IntRange(1, 16), help="Pipeline stages (with --tp; default 1).")
 @click.option("--kv-dtype", default="bf16", show_default=True, help="KV cache dtype: bf16 or fp8.")
 @click.option("--gpu-memory-utilization", default=0.9, show_default=True, type=click.FloatRange(0.05, 1.0))
+@max_num_seqs_option
 @click.option("--double-quant", is_flag=True, help="bitsandbytes 4-bit with nested quantization.")
 @format_option
 @click.pass_obj
@@ -88,8 +110,10 @@ def fit_cmd(
     context: str,
     concurrency: str,
     tp: int | None,
+    pp: int | None,
     kv_dtype: str,
     gpu_memory_utilization: float,
+    max_num_seqs: int,
     double_quant: bool,
     fmt: str,
 ) -> None:
@@ -106,14 +130,17 @@ def fit_cmd(
     spec = cat.model(model)
     ctx = parse_context(context)
     conc = parse_int_count(concurrency, "--concurrency")
-    engine = EngineMemory(gpu_memory_utilization=gpu_memory_utilization)
+    if pp is not None and tp is None:
+        raise PlannerError("--pp needs --tp: give both, or neither to find the fewest GPUs that fit")
+    engine = EngineMemory(gpu_memory_utilization=gpu_memory_utilization, max_num_seqs=max_num_seqs)
     gpus = list(cat.gpus.values()) if gpu == "all" else [cat.gpu(gpu)]
     results = []
     for g in gpus:
         if tp is None:
             r = smallest_fit(model, spec.architecture, quant, g, ctx, conc, kv_dtype, engine, double_quant)
         else:
-            r = fit(model, spec.architecture, quant, g, ctx, conc, tp, 1, kv_dtype, engine, double_quant)
+            arch = spec.architecture
+            r = fit(model, arch, quant, g, ctx, conc, tp, pp or 1, kv_dtype, engine, double_quant)
         results.append(r)
     rows = [_fit_row(r) for r in results]
     if gpu == "all":
@@ -133,7 +160,8 @@ def fit_cmd(
         ("GPUs", f"{r.gpus} x {r.gpu} (TP {r.tp}, PP {r.pp})"),
         (
             "device memory",
-            f"{r.gpu_memory_gib:g} GiB, usable {r.usable_gib:.1f} GiB at {gpu_memory_utilization:g}",
+            f"{r.gpu_memory_gib:.2f} GiB exposed (datasheet {gpus[0].datasheet_memory_gb:g} GB), "
+            f"usable {r.usable_gib:.1f} GiB at {gpu_memory_utilization:g}",
         ),
         ("weights per GPU", f"{r.weights_gib:.2f} GiB ({quant})"),
         ("activation peak", f"{r.activation_gib:.2f} GiB (estimate)"),
@@ -141,16 +169,25 @@ def fit_cmd(
         ("KV cache pool per GPU", f"{r.kv_pool_gib:.2f} GiB"),
         ("KV bytes per token", f"{r.kv_bytes_per_token:,} per GPU ({kv_dtype})"),
         ("KV tokens available", f"{r.kv_tokens:,}"),
-        ("max concurrent seqs", f"{r.max_concurrent_seqs:,} of {ctx:,} tokens"),
+        ("max concurrent seqs", f"{r.max_concurrent_seqs:,} of {ctx:,} tokens" + _cap_text(r)),
     ] + [("note", n) for n in r.notes]
     if tp is not None and not r.fits:
         best = smallest_fit(
             model, spec.architecture, quant, gpus[0], ctx, conc, kv_dtype, engine, double_quant
         )
         pairs.append(
-            ("smallest that fits", f"{best.gpus} x {best.gpu} (TP {best.tp})" if best.fits else "none")
+            (
+                "smallest that fits",
+                f"{best.gpus} x {best.gpu} (TP {best.tp}, PP {best.pp})" if best.fits else "none",
+            )
         )
     click.echo(render_mapping(pairs, fmt))
+
+
+def _cap_text(r: Any) -> str:
+    if r.kv_max_seqs > r.max_concurrent_seqs:
+        return f" (KV cache holds {r.kv_max_seqs:,}; the scheduler's max_num_seqs caps it)"
+    return ""
 
 
 ESTIMATE_COLUMNS = [
@@ -163,20 +200,35 @@ ESTIMATE_COLUMNS = [
     Column("basis", "basis"),
     Column("meets_slo", "meets SLO"),
 ]
+METRIC_BASIS_COLUMNS = [Column("ttft_basis", "TTFT basis"), Column("tpot_basis", "TPOT basis")]
 
 
 @click.command("estimate")
 @click.option("--model", required=True)
 @click.option("--quant", default="bf16", show_default=True)
 @click.option("--gpu", required=True)
-@click.option("--engine", default="vllm", show_default=True, help="vllm, tensorrt-llm, sglang, ...")
+@click.option(
+    "--engine", default="vllm", show_default=True, help="vllm, tensorrt-llm, sglang, tgi, lmdeploy, ..."
+)
 @click.option("--input-tokens", default="1500", show_default=True)
 @click.option("--output-tokens", default="300", show_default=True)
 @click.option("--concurrency", default=DEFAULT_CONCURRENCY, show_default=True, help="Comma-separated levels.")
 @click.option(
-    "--tp", type=click.IntRange(1, 64), help="Tensor parallel degree (default: the smallest that fits)."
+    "--tp",
+    type=click.IntRange(1, 64),
+    help="Tensor parallel degree (default: the fewest GPUs that fit, pipeline stages included).",
 )
+@click.option("--pp", type=click.IntRange(1, 16), help="Pipeline stages (with --tp; default 1).")
 @click.option("--kv-dtype", default="bf16", show_default=True)
+@max_num_seqs_option
+@click.option("--double-quant", is_flag=True, help="bitsandbytes 4-bit with nested quantization.")
+@click.option(
+    "--cached-input-share",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Share of prompt tokens served from the prefix cache (not recomputed in prefill).",
+)
 @click.option(
     "--slo-ttft-ms", type=click.FloatRange(min=0, min_open=True), help="TTFT SLO for the capacity line."
 )
@@ -196,7 +248,11 @@ def estimate_cmd(
     output_tokens: str,
     concurrency: str,
     tp: int | None,
+    pp: int | None,
     kv_dtype: str,
+    max_num_seqs: int,
+    double_quant: bool,
+    cached_input_share: float,
     slo_ttft_ms: float | None,
     slo_tpot_ms: float | None,
     explain: bool,
@@ -207,16 +263,39 @@ def estimate_cmd(
     measurements, or a roofline with default efficiencies, with an error band."""
     import numpy as np
 
+    from planner.perf.memory import EngineMemory
     from planner.perf.model import PerfModel
 
     _check_quant(quant)
     _check_kv(kv_dtype)
+    _check_engine(engine)
+    if pp is not None and tp is None:
+        raise PlannerError("--pp needs --tp: give both, or neither to use the fewest GPUs that fit")
     perf = PerfModel(app.catalog)
     levels = np.array(parse_int_list(concurrency, "--concurrency"), dtype=float)
     inp = parse_int_count(input_tokens, "--input-tokens")
     out = parse_int_count(output_tokens, "--output-tokens")
-    curve = perf.serving_curve(model, quant, gpu, inp, out, levels, engine, tp, kv_dtype)
-    cap = perf.capacity(model, quant, gpu, inp, out, slo_ttft_ms, slo_tpot_ms, engine, curve.tp, kv_dtype)
+    memory = EngineMemory(max_num_seqs=max_num_seqs)
+    computed = 1.0 - cached_input_share
+    curve = perf.serving_curve(
+        model, quant, gpu, inp, out, levels, engine, tp, kv_dtype, memory, pp, double_quant, computed
+    )
+    cap = perf.capacity(
+        model,
+        quant,
+        gpu,
+        inp,
+        out,
+        slo_ttft_ms,
+        slo_tpot_ms,
+        engine,
+        curve.tp,
+        kv_dtype,
+        memory,
+        pp=curve.pp,
+        double_quant=double_quant,
+        prefill_fraction=computed,
+    )
     rows = []
     for i, c in enumerate(curve.concurrency):
         est = curve.estimate_at(i)
@@ -234,6 +313,8 @@ def estimate_cmd(
                 "low": est.low,
                 "high": est.high,
                 "basis": est.basis,
+                "ttft_basis": str(curve.ttft_basis[i]),
+                "tpot_basis": str(curve.tpot_basis[i]),
                 "meets_slo": meets if (slo_ttft_ms or slo_tpot_ms) else None,
             }
         )
@@ -243,6 +324,9 @@ def estimate_cmd(
         "gpu": gpu,
         "engine": engine,
         "tp": curve.tp,
+        "pp": curve.pp,
+        "gpus": curve.memory.gpus,
+        "cached_input_share": cached_input_share,
         "input_tokens": inp,
         "output_tokens": out,
         "max_concurrent_seqs": curve.memory.max_concurrent_seqs,
@@ -262,7 +346,8 @@ def estimate_cmd(
     if fmt == "json":
         click.echo(to_json({**summary, "points": rows}))
         return
-    click.echo(render_rows(rows, ESTIMATE_COLUMNS, fmt))
+    mixed = any(r["ttft_basis"] != r["basis"] or r["tpot_basis"] != r["basis"] for r in rows)
+    click.echo(render_rows(rows, ESTIMATE_COLUMNS + (METRIC_BASIS_COLUMNS if mixed else []), fmt))
     if fmt in ("csv",):
         return
     slo = ", ".join(
@@ -273,17 +358,36 @@ def estimate_cmd(
         )
         if s
     )
+    layout = f"TP {curve.tp}" + (f" x PP {curve.pp}" if curve.pp > 1 else "")
+    mem = curve.memory
+    held = f"KV cache runs up to {mem.max_concurrent_seqs} sequences"
+    if mem.kv_max_seqs > mem.max_concurrent_seqs:
+        held = (
+            f"KV cache holds {mem.kv_max_seqs}, the scheduler runs {mem.max_concurrent_seqs} (max_num_seqs)"
+        )
     click.echo(
-        f"\n{model} {quant} on {curve.tp} x {gpu} ({engine}), {inp:,} in / {out:,} out; "
-        f"KV cache runs up to {curve.memory.max_concurrent_seqs} sequences"
+        f"\n{model} {quant} on {mem.gpus} x {gpu} ({layout}, {engine}), {inp:,} in / {out:,} out; {held}"
     )
+    if curve.pp > 1:
+        click.echo(
+            f"pipeline: {curve.pp} stages; a token passes every stage in turn and at most {curve.pp} "
+            "micro-batches are in flight, so below that many running sequences stages idle"
+        )
     tok = cap.output_tokens_per_s
     click.echo(
         f"capacity{' under ' + slo if slo else ''}: concurrency {cap.concurrency:g}, "
         f"{tok.value:,.0f} output tok/s per replica ({tok.low:,.0f} to {tok.high:,.0f}), "
         f"limited by {cap.limited_by}"
     )
-    click.echo(f"basis: {curve.calibration}; error band +-{curve.band:.0%} (80% of leave-one-out errors)")
+    errors = "leave-one-GPU-out" if "(no records on" in curve.calibration else "that group's leave-one-out"
+    click.echo(
+        f"basis: {curve.calibration}; error band +-{curve.band:.0%} of output tok/s (split-conformal 80% "
+        f"band of {errors} errors)"
+    )
+    if mixed:
+        click.echo(
+            "TTFT and TPOT keep the model's values where the records do not measure them (their basis)"
+        )
     if explain:
         _explain(app, perf, gpu, engine, quant)
 
@@ -294,7 +398,7 @@ def _explain(app: AppContext, perf: Any, gpu: str, engine: str, quant: str) -> N
     from planner.perf.calibrate import lookup
     from planner.perf.predict import PredictionBatch
 
-    eff, _band, label, _ids = perf.calibration_for(gpu, engine, quant)
+    eff, band, label, _ids = perf.calibration_for(gpu, engine, quant)
     click.echo("\nefficiencies used:")
     click.echo(
         f"  achieved bandwidth {eff.bandwidth:.0%} of peak, achieved FLOPs {eff.flops:.0%} of peak, "
@@ -303,14 +407,25 @@ def _explain(app: AppContext, perf: Any, gpu: str, engine: str, quant: str) -> N
     cal = lookup(perf.calibrations(), gpu, engine, quant)
     if cal is None:
         click.echo(
-            "  no measurement records for this GPU or engine: documented defaults (planner/perf/calibrate.py)"
+            "  no measurement records for this GPU or engine: documented defaults "
+            "(planner/perf/calibration.py: MAMF priors for FLOPs, estimates for bandwidth and overhead)"
         )
         return
     fitted = ", ".join(cal.fitted) or "nothing: too few records"
     click.echo(f"  fitted ({fitted}) on {len(cal.record_ids)} records: {label}")
-    setups = [s for s in perf.setups() if s.record.id in set(cal.record_ids)]
+    click.echo(
+        "  residual: in-sample (this group fitted on all its records); left-out: the same group "
+        "refitted without that record (the band is made of these)"
+    )
+    if cal.key[0] is None and gpu not in cal.gpus:
+        click.echo(
+            f"  {gpu} has no records: the band (+-{band:.0%}) comes from leave-one-GPU-out errors "
+            f"({len(cal.gpu_out_residuals)} records, each predicted without its GPU)"
+        )
+    by_id = {s.record.id: s for s in perf.setups()}
+    setups = [by_id[i] for i in cal.record_ids if i in by_id]
     pred = PredictionBatch(setups)(cal.efficiency)
-    loo = dict(zip(cal.record_ids, cal.loo_residuals, strict=False))
+    loo = dict(zip(cal.record_ids, cal.loo_residuals, strict=True))
     rows = [
         {
             "record": s.record.id,
@@ -337,8 +452,40 @@ VALIDATE_COLUMNS = [
     Column("observed", "observed tok/s", ",.0f"),
     Column("predicted", "predicted tok/s", ",.0f"),
     Column("error_pct", "error %", "+.1f"),
+    Column("band_pct", "band +-%", ".0f"),
     Column("in_band", "in band"),
 ]
+GROUP_COLUMNS = [
+    Column("group", "group"),
+    Column("records", "records"),
+    Column("mape_pct", "MAPE %", ".1f"),
+    Column("max_error_pct", "max error %", ".1f"),
+    Column("in_band_pct", "inside band %", ".0f"),
+]
+
+
+def _checked_row(c: Any) -> dict[str, Any]:
+    r = c.result
+    return {
+        "record": r.record_id,
+        "group": r.group,
+        "basis": c.basis,
+        "observed": r.observed,
+        "predicted": r.predicted,
+        "error_pct": r.error * 100,
+        "band_pct": c.band * 100,
+        "in_band": c.inside,
+    }
+
+
+def _summary_row(g: Any) -> dict[str, Any]:
+    return {
+        "group": g.group,
+        "records": g.records,
+        "mape_pct": g.mape_pct,
+        "max_error_pct": g.max_error_pct,
+        "in_band_pct": g.inside_pct,
+    }
 
 
 @click.command("validate")
@@ -346,58 +493,22 @@ VALIDATE_COLUMNS = [
 @click.pass_obj
 def validate_cmd(app: AppContext, fmt: str) -> None:
     """How wrong is the model? Every GPU record predicted with itself left out of the calibration,
-    MAPE per group, and weights memory against real checkpoint sizes."""
+    checked against the band stated without it; MAPE per group; the same for a GPU without records
+    (leave-one-GPU-out); and weights memory against real checkpoint sizes."""
     from planner.perf.memory import weight_bytes
     from planner.perf.model import PerfModel
+    from planner.perf.validation import validate
 
     perf = PerfModel(app.catalog, use_cache=False)
-    cals = perf.calibrations()
-    from planner.perf.calibrate import leave_one_out, lookup
-
     setups = perf.setups()
     if not setups:
         raise PlannerError("no GPU measurement records in the catalog to validate against")
-    loo = leave_one_out(setups, cals)
-    rows = []
-    for s, r in zip(setups, loo, strict=True):
-        rec = s.record
-        cal = lookup(cals, rec.gpu or "", rec.engine.name, rec.quant)
-        band = cal.band if cal else 0.5
-        err = r.error
-        rows.append(
-            {
-                "record": r.record_id,
-                "group": r.group,
-                "basis": rec.basis,
-                "observed": r.observed,
-                "predicted": r.predicted,
-                "error_pct": err * 100,
-                "band_pct": band * 100,
-                "in_band": bool(1 / (1 + band) <= r.predicted / r.observed <= 1 + band),
-            }
-        )
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(row["group"], []).append(row)
-    summary = [
-        {
-            "group": g,
-            "records": len(rs),
-            "mape_pct": sum(abs(r["error_pct"]) for r in rs) / len(rs),
-            "max_error_pct": max(abs(r["error_pct"]) for r in rs),
-            "in_band_pct": 100 * sum(r["in_band"] for r in rs) / len(rs),
-        }
-        for g, rs in sorted(groups.items())
-    ]
-    summary.append(
-        {
-            "group": "all",
-            "records": len(rows),
-            "mape_pct": sum(abs(r["error_pct"]) for r in rows) / len(rows),
-            "max_error_pct": max(abs(r["error_pct"]) for r in rows),
-            "in_band_pct": 100 * sum(r["in_band"] for r in rows) / len(rows),
-        }
-    )
+    report = validate(setups)
+    rows = [_checked_row(c) for c in report.checked]
+    summary = [_summary_row(g) for g in report.groups]
+    unseen_rows = [_checked_row(c) for c in report.unseen_gpu]
+    unseen = [_summary_row(g) for g in report.unseen_gpu_groups]
+    excluded = [{"record": rid, "why": why} for rid, why in perf.excluded()]
     weights = []
     for ck in app.catalog.checkpoints:
         arch = app.catalog.model(ck.model).architecture
@@ -407,6 +518,7 @@ def validate_cmd(app: AppContext, fmt: str) -> None:
         weights.append(
             {
                 "checkpoint": ck.hf_repo,
+                "model": ck.model,
                 "quant": ck.quant
                 + (" (dq)" if dq and ck.quant.startswith("bnb-") and ck.quant != "bnb-int8" else ""),
                 "real_gb": ck.total_size_bytes / 1e9,
@@ -416,18 +528,36 @@ def validate_cmd(app: AppContext, fmt: str) -> None:
             }
         )
     if fmt == "json":
-        click.echo(to_json({"throughput": rows, "groups": summary, "weights_memory": weights}))
+        click.echo(
+            to_json(
+                {
+                    "throughput": rows,
+                    "groups": summary,
+                    "unseen_gpu": unseen_rows,
+                    "unseen_gpu_groups": unseen,
+                    "excluded": excluded,
+                    "weights_memory": weights,
+                }
+            )
+        )
         return
     click.echo(render_rows(rows, VALIDATE_COLUMNS, fmt))
     click.echo("")
-    group_cols = [
-        Column("group", "group"),
-        Column("records", "records"),
-        Column("mape_pct", "MAPE %", ".1f"),
-        Column("max_error_pct", "max error %", ".1f"),
-        Column("in_band_pct", "inside band %", ".0f"),
-    ]
-    click.echo(render_rows(summary, group_cols, fmt))
+    click.echo(render_rows(summary, GROUP_COLUMNS, fmt))
+    if fmt == "table":
+        click.echo(
+            "\nin band: inside the split-conformal 80% band of the other records of the group that "
+            "predicted it (never its own error)"
+        )
+    if unseen:
+        click.echo("")
+        if fmt == "table":
+            click.echo("a GPU without records (every record of a GPU predicted by a calibration without it):")
+        click.echo(render_rows(unseen, GROUP_COLUMNS, fmt))
+    if excluded and fmt == "table":
+        click.echo("")
+        for row in excluded:
+            click.echo(f"not validated: {row['record']}: {row['why']}")
     click.echo("")
     weight_cols = [
         Column("checkpoint", "checkpoint"),

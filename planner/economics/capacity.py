@@ -34,7 +34,7 @@ from planner.economics.options import (  # noqa: F401 - the defaults are part of
 )
 from planner.economics.workload import Workload
 from planner.errors import PlannerError, UnknownIdError
-from planner.perf.memory import TP_DEGREES
+from planner.perf.memory import TP_DEGREES, valid_tp_degrees
 from planner.perf.model import PerfModel, ReplicaCapacity, batch_capacities
 from planner.perf.quant import QUANTS
 from planner.units import DAYS_PER_MONTH, SECONDS_PER_DAY
@@ -259,14 +259,14 @@ def candidates(
         raise PlannerError(
             "no priced offer matches --gpu, --provider and --pricing; see planner catalog list offers"
         )
-    heads = {m: catalog.model(m).architecture.num_attention_heads for m in filters.models}
+    tps = {m: valid_tp_degrees(catalog.model(m).architecture) for m in filters.models}  # vLLM's head rules
     configs = {
         (m, q, o.gpu, tp)
         for o in offers
         for m in filters.models
         for q in filters.quants
-        for tp in TP_DEGREES
-        if o.gpu_count % tp == 0 and heads[m] % tp == 0
+        for tp in tps[m]
+        if o.gpu_count % tp == 0
     }
     ordered = sorted(configs)
     caps = batch_capacities(
@@ -284,7 +284,7 @@ def candidates(
     for o in offers:
         for m in filters.models:
             for q in filters.quants:
-                for tp in TP_DEGREES:
+                for tp in tps[m]:
                     cap = caps.get((m, q, o.gpu, tp))
                     if cap is None or o.gpu_count % tp:
                         continue

@@ -2,15 +2,20 @@
 to measurement records, per group of records, with scipy.
 
 Groups go from specific to general: (GPU, engine, quant), (GPU, engine), (GPU), and all GPU
-records. A configuration is predicted with the most specific group that has enough records,
-and its error band comes from that group's leave-one-out residuals. CPU records are never used
-for GPU planning.
+records. A configuration is predicted with the most specific group that has enough records. Each
+group's error band comes from its own leave-one-out errors: every member predicted by that group's
+calibration refitted without it (calibration.py turns them into a split-conformal band). The
+all-GPU group also gets leave-one-GPU-out errors, the band for a GPU without records. CPU records
+are never used for GPU planning.
+
+Every fit is pulled towards the group's default efficiencies (its prior), never towards a fit that
+saw the left-out record.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -24,10 +29,20 @@ from planner.perf.calibration import (
     group_label,
     lookup,
 )
-from planner.perf.predict import PredictionBatch, Setup, predict_output_tokens_per_s
+from planner.perf.predict import PredictionBatch, Setup, predict_output_tokens_per_s, with_tail_ratios
 from planner.perf.roofline import Efficiency
 
-__all__ = ["Calibration", "calibrate_groups", "group_label", "leave_one_out", "lookup", "with_loo_bands"]
+__all__ = [
+    "Calibration",
+    "calibrate_groups",
+    "calibrate_with_bands",
+    "group_label",
+    "leave_one_gpu_out",
+    "leave_one_out",
+    "loo_by_group",
+    "lookup",
+    "with_loo_bands",
+]
 
 BOUNDS = {
     "bandwidth": (0.15, 1.0),
@@ -39,6 +54,16 @@ PRIOR_WEIGHT = 0.1
 """Pull each fitted efficiency towards its default, in log space: a parameter the records cannot
 identify (bandwidth, when every record is compute-bound) stays near its default instead of
 running to a bound, while one the records do pin moves freely (30 records outweigh the prior)."""
+
+TOLERANCE = 1e-5
+"""Stop when the log residuals move less than this: 1e-5 in log space is a 0.001% change, far
+below any error that matters, and about halves the evaluations of scipy's default 1e-8."""
+
+StartFor = Callable[[GroupKey], Efficiency]
+
+
+def _default_for(key: GroupKey) -> Efficiency:
+    return default_efficiency(key[1] or "", key[2] or "", key[0] or "")
 
 
 def _in_group(setup: Setup, key: GroupKey) -> bool:
@@ -60,58 +85,90 @@ def _free_params(setups: Sequence[Setup]) -> list[str]:
 
 
 def fit_efficiency(
-    setups: Sequence[Setup], start: Efficiency
+    setups: Sequence[Setup], start: Efficiency, prior: Efficiency | None = None
 ) -> tuple[Efficiency, tuple[str, ...], np.ndarray]:
-    """Least squares on log(predicted / observed) over the free parameters, in log space, bounded."""
+    """Least squares on log(predicted / observed) over the free parameters, in log space, bounded,
+    from `start`, pulled towards `prior` (default: `start`). Too few records: `prior` unchanged."""
     from scipy.optimize import least_squares
 
+    prior = prior or start
     names = _free_params(setups)
     batch = PredictionBatch(list(setups))
 
     def efficiency_of(x: np.ndarray) -> Efficiency:
-        return replace(start, **{n: float(math.exp(v)) for n, v in zip(names, x, strict=True)})
+        return replace(prior, **{n: float(math.exp(v)) for n, v in zip(names, x, strict=True)})
 
     def data_residuals(x: np.ndarray) -> np.ndarray:
         return np.log(batch(efficiency_of(x)) / batch.observed)
 
     if not names:
-        return start, (), data_residuals(np.array([]))
+        return prior, (), data_residuals(np.array([]))
+    x_prior = np.array([math.log(getattr(prior, n)) for n in names])
     x0 = np.array([math.log(getattr(start, n)) for n in names])
 
     def residuals(x: np.ndarray) -> np.ndarray:
-        return np.concatenate([data_residuals(x), PRIOR_WEIGHT * (x - x0)])
+        return np.concatenate([data_residuals(x), PRIOR_WEIGHT * (x - x_prior)])
 
     lo = np.array([math.log(BOUNDS[n][0]) for n in names])
     hi = np.array([math.log(BOUNDS[n][1]) for n in names])
     result = least_squares(
-        residuals, np.clip(x0, lo + 1e-9, hi - 1e-9), bounds=(lo, hi), x_scale=1.0, diff_step=1e-3
+        residuals,
+        np.clip(x0, lo + 1e-9, hi - 1e-9),
+        bounds=(lo, hi),
+        x_scale=1.0,
+        diff_step=1e-3,
+        ftol=TOLERANCE,
+        xtol=TOLERANCE,
+        gtol=TOLERANCE,
     )
     eff = efficiency_of(result.x)
     return eff, tuple(names), data_residuals(result.x)
 
 
-def calibrate_groups(
-    setups: Sequence[Setup], start_for: Callable[[GroupKey], Efficiency] | None = None
-) -> dict[GroupKey, Calibration]:
-    """A calibration for every group (at every level) that has enough records."""
-    start_for = start_for or (lambda key: default_efficiency(key[1] or "", key[2] or ""))
+class FitCache:
+    """Fits remembered by (records, start, prior): nested groups often hold the same records."""
+
+    def __init__(self) -> None:
+        self.done: dict[tuple, tuple[Efficiency, tuple[str, ...], np.ndarray]] = {}
+
+    def __call__(
+        self, members: Sequence[Setup], start: Efficiency, prior: Efficiency
+    ) -> tuple[Efficiency, tuple[str, ...], np.ndarray]:
+        key = (tuple((s.record.id, s.tail_ratios) for s in members), start, prior)
+        if key not in self.done:
+            self.done[key] = fit_efficiency(members, start, prior)
+        return self.done[key]
+
+
+def _keys_of(setups: Sequence[Setup]) -> list[GroupKey]:
     keys: set[GroupKey] = set()
     for s in setups:
         rec = s.record
         keys.update(group_keys(rec.gpu or "", rec.engine.name, rec.quant))
+    return sorted(keys, key=lambda k: tuple(part or "" for part in k))
+
+
+def calibrate_groups(
+    setups: Sequence[Setup], start_for: StartFor | None = None, fits: FitCache | None = None
+) -> dict[GroupKey, Calibration]:
+    """A calibration for every group (at every level) that has enough records."""
+    start_for = start_for or _default_for
+    fits = fits or FitCache()
     out = {}
-    fitted: dict[tuple[tuple[str, ...], Efficiency], tuple[Efficiency, tuple[str, ...], np.ndarray]] = {}
-    for key in sorted(keys, key=lambda k: tuple(part or "" for part in k)):
+    for key in _keys_of(setups):
         members = [s for s in setups if _in_group(s, key)]
         if len(members) < MIN_RECORDS:
             continue
-        ids = tuple(s.record.id for s in members)
-        start = start_for(key)
-        if (ids, start) not in fitted:  # nested groups often hold the same records: fit once
-            fitted[(ids, start)] = fit_efficiency(members, start)
-        eff, names, res = fitted[(ids, start)]
-        quants = tuple(sorted({s.record.quant for s in members}))
-        out[key] = Calibration(key, eff, ids, names, tuple(float(r) for r in res), quants=quants)
+        eff, names, res = fits(members, start_for(key), start_for(key))
+        out[key] = Calibration(
+            key,
+            eff,
+            tuple(s.record.id for s in members),
+            names,
+            tuple(float(r) for r in res),
+            quants=tuple(sorted({s.record.quant for s in members})),
+            gpus=tuple(sorted({s.record.gpu or "" for s in members})),
+        )
     return out
 
 
@@ -121,52 +178,130 @@ class LooResult:
     group: str  # the group that predicted it (fitted without it)
     observed: float
     predicted: float
+    key: GroupKey | None = None  # that group's key; None: roofline defaults or leave-one-GPU-out
 
     @property
     def error(self) -> float:
         return self.predicted / self.observed - 1.0
 
+    @property
+    def log_error(self) -> float:
+        return math.log(self.predicted / self.observed)
+
+
+def _predict_left_out(
+    target: Setup,
+    others: list[Setup],
+    key: GroupKey,
+    start: Efficiency,
+    fits: FitCache,
+    label: str | None = None,
+) -> LooResult:
+    """`target` predicted by group `key`'s calibration fitted on `others` (its own tail ratios,
+    like the training records', derived without the left-out records)."""
+    train = with_tail_ratios(others)
+    eff, _, _ = fits(train, start, _default_for(key))
+    pred = predict_output_tokens_per_s(target, eff)
+    return LooResult(target.record.id, label or group_label(key), target.observed, pred, key)
+
+
+def loo_by_group(
+    setups: Sequence[Setup], full: dict[GroupKey, Calibration], fits: FitCache | None = None
+) -> dict[GroupKey, dict[str, LooResult]]:
+    """For every calibrated group, each member predicted by the group's calibration refitted
+    without it (below MIN_RECORDS left, the refit is the group's defaults: nothing to fit)."""
+    fits = fits or FitCache()
+    out: dict[GroupKey, dict[str, LooResult]] = {}
+    done: dict[tuple[str, ...], dict[str, LooResult]] = {}
+    for key, cal in full.items():
+        if cal.record_ids in done:  # same records as a nested group: the same refits
+            out[key] = {i: replace(r, group=cal.label, key=key) for i, r in done[cal.record_ids].items()}
+            continue
+        members = [s for s in setups if s.record.id in set(cal.record_ids)]
+        results = {}
+        for target in members:
+            others = [s for s in members if s is not target]
+            results[target.record.id] = _predict_left_out(target, others, key, cal.efficiency, fits)
+        out[key] = done[cal.record_ids] = results
+    return out
+
 
 def leave_one_out(
-    setups: Sequence[Setup], full: dict[GroupKey, Calibration] | None = None
+    setups: Sequence[Setup],
+    full: dict[GroupKey, Calibration] | None = None,
+    by_group: dict[GroupKey, dict[str, LooResult]] | None = None,
 ) -> list[LooResult]:
-    """Each record predicted by the calibration it would get if it were not in the catalog.
-
-    Only the group that would predict the left-out record is refitted (the most specific one
-    still holding enough records without it), starting from the fit on all records.
-    """
+    """Each record predicted by the calibration it would get if it were not in the catalog: the
+    most specific group still holding enough records without it, refitted without it."""
     full = full if full is not None else calibrate_groups(setups)
+    by_group = by_group if by_group is not None else loo_by_group(setups, full)
     out = []
-    for i, target in enumerate(setups):
+    for target in setups:
         rec = target.record
-        others = [s for j, s in enumerate(setups) if j != i]
-        cal = None
         for key in group_keys(rec.gpu or "", rec.engine.name, rec.quant):
-            members = [s for s in others if _in_group(s, key)]
-            if len(members) >= MIN_RECORDS:
-                start = (
-                    full[key].efficiency if key in full else default_efficiency(rec.engine.name, rec.quant)
-                )
-                eff, names, res = fit_efficiency(members, start)
-                cal = Calibration(
-                    key, eff, tuple(s.record.id for s in members), names, tuple(map(float, res))
-                )
+            if key in full and len(full[key].record_ids) - 1 >= MIN_RECORDS:
+                out.append(by_group[key][rec.id])
                 break
-        eff = cal.efficiency if cal else default_efficiency(rec.engine.name, rec.quant)
-        pred = predict_output_tokens_per_s(target, eff)
-        out.append(LooResult(rec.id, cal.label if cal else "roofline defaults", target.observed, pred))
+        else:
+            eff = default_efficiency(rec.engine.name, rec.quant, rec.gpu or "")
+            pred = predict_output_tokens_per_s(target, eff)
+            out.append(LooResult(rec.id, "roofline defaults", target.observed, pred))
+    return out
+
+
+def leave_one_gpu_out(
+    setups: Sequence[Setup], full: dict[GroupKey, Calibration], fits: FitCache | None = None
+) -> list[LooResult]:
+    """Every record of a GPU predicted by the all-GPU calibration fitted on the other GPUs' records:
+    how wrong an estimate for a GPU without any record is."""
+    fits = fits or FitCache()
+    key: GroupKey = (None, None, None)
+    start = full[key].efficiency if key in full else _default_for(key)
+    out = []
+    for gpu in sorted({s.record.gpu or "" for s in setups}):
+        others = [s for s in setups if s.record.gpu != gpu]
+        if len(others) < MIN_RECORDS:
+            continue
+        train = with_tail_ratios(others)
+        eff, _, _ = fits(train, start, _default_for(key))
+        for target in (s for s in setups if s.record.gpu == gpu):
+            target = with_tail_ratios([*others, target])[-1]  # tail ratios not from its own GPU either
+            pred = predict_output_tokens_per_s(target, eff)
+            out.append(LooResult(target.record.id, f"without {gpu}", target.observed, pred))
     return out
 
 
 def with_loo_bands(
-    calibrations: dict[GroupKey, Calibration], loo: Iterable[LooResult]
+    calibrations: dict[GroupKey, Calibration],
+    by_group: dict[GroupKey, dict[str, LooResult]],
+    gpu_out: Sequence[LooResult] = (),
+    gpu_of: dict[str, str] | None = None,
 ) -> dict[GroupKey, Calibration]:
-    """Attach to each group the leave-one-out residuals of its members (the honest error band)."""
-    by_id = {r.record_id: math.log(r.predicted / r.observed) for r in loo}
-    return {
-        key: replace(cal, loo_residuals=tuple(by_id[i] for i in cal.record_ids if i in by_id))
-        for key, cal in calibrations.items()
-    }
+    """Attach to each group its own leave-one-out residuals (its honest error band), and to the
+    all-GPU group the leave-one-GPU-out residuals (the band for a GPU without records)."""
+    out = {}
+    for key, cal in calibrations.items():
+        mine = by_group.get(key, {})
+        loo = tuple(mine[i].log_error for i in cal.record_ids if i in mine)
+        if key == (None, None, None) and gpu_out:
+            gpu_of = gpu_of or {}
+            extra = tuple(r.log_error for r in gpu_out)
+            extra_gpus = tuple(gpu_of.get(r.record_id, "") for r in gpu_out)
+        else:
+            extra, extra_gpus = (), ()
+        out[key] = replace(cal, loo_residuals=loo, gpu_out_residuals=extra, gpu_out_gpus=extra_gpus)
+    return out
+
+
+def calibrate_with_bands(setups: Sequence[Setup]) -> dict[GroupKey, Calibration]:
+    """Everything the planner needs from the records: fitted groups with their honest bands."""
+    fits = FitCache()
+    full = calibrate_groups(setups, fits=fits)
+    if not full:
+        return {}
+    by_group = loo_by_group(setups, full, fits)
+    gpu_of = {s.record.id: s.record.gpu or "" for s in setups}
+    return with_loo_bands(full, by_group, leave_one_gpu_out(setups, full, fits), gpu_of)
 
 
 def efficiency_fields() -> list[str]:

@@ -1,10 +1,16 @@
 """GPU memory: weights per format, KV cache per token, engine overheads, and whether a config fits.
 
 vLLM semantics (`gpu_memory_utilization`, default 0.9): the engine may use that fraction of the
-device's memory; after loading weights and profiling a forward pass at ``max_num_batched_tokens``
-(activation peak) plus non-torch memory (CUDA context, NCCL, CUDA graphs), what is left of the
-fraction becomes the KV cache pool. The pool in tokens, divided by the sequence length, is how
-many sequences can run at once.
+memory the device exposes (the driver's total, not the datasheet's GB); after loading weights and
+profiling a forward pass at ``max_num_batched_tokens`` (activation peak) plus non-torch memory
+(CUDA context, NCCL, CUDA graphs), what is left of the fraction becomes the KV cache pool. The pool
+in tokens, divided by the sequence length, is how many sequences fit at once.
+
+With chunked prefill (vLLM V1's default) no forward pass holds more than ``max_num_batched_tokens``
+tokens, however long the context: a long context costs KV cache only, never activation memory.
+
+``max_num_seqs`` is the scheduler's cap on running sequences, not a memory limit: clients beyond it
+wait in the queue. A fit reports it, and never asks for more GPUs because of it.
 
 Overheads are estimates with stated defaults (see ``EngineMemory``); weights and KV are exact
 arithmetic on the architecture and the format's storage layout.
@@ -99,6 +105,27 @@ def _weight_bytes(key: tuple, spec: QuantSpec, double_quant: bool, kv_heads: int
     return WeightBytes(linear, p.embedding * dense, p.lm_head * dense, (p.small + p.router) * dense)
 
 
+def tp_problem(arch: Architecture, tp: int) -> str | None:
+    """Why vLLM refuses this tensor-parallel degree for the model, or None when it accepts it.
+
+    vLLM splits attention heads evenly (num_attention_heads % tp == 0) and KV heads either evenly
+    (tp <= num_kv_heads: num_kv_heads % tp == 0) or by replication (tp > num_kv_heads:
+    tp % num_kv_heads == 0), as in vllm/model_executor/layers/linear.py QKVParallelLinear.
+    """
+    heads, kv = arch.num_attention_heads, arch.num_kv_heads
+    if heads % tp:
+        return f"TP {tp} does not divide the {heads} attention heads (vLLM refuses it)"
+    if tp <= kv and kv % tp:
+        return f"TP {tp} does not divide the {kv} KV heads (vLLM refuses it)"
+    if tp > kv and tp % kv:
+        return f"TP {tp} is not a multiple of the {kv} KV heads to replicate (vLLM refuses it)"
+    return None
+
+
+def valid_tp_degrees(arch: Architecture, degrees: tuple[int, ...] = TP_DEGREES) -> tuple[int, ...]:
+    return tuple(tp for tp in degrees if tp_problem(arch, tp) is None)
+
+
 def kv_heads_per_gpu(arch: Architecture, tp: int) -> int:
     """KV heads each GPU holds: split when TP divides them, replicated when TP exceeds them."""
     return max(1, arch.num_kv_heads // tp)
@@ -158,6 +185,12 @@ class FitResult:
     fits: bool
     reason: str
     notes: tuple[str, ...] = field(default_factory=tuple)
+    max_num_seqs: int = 256  # the scheduler's cap on running sequences (not a memory limit)
+
+    @property
+    def queued(self) -> int:
+        """Sequences of `concurrency` the memory holds but the scheduler cap makes wait."""
+        return max(0, min(self.concurrency, self.kv_max_seqs) - self.max_num_seqs)
 
     @property
     def gpus(self) -> int:
@@ -185,20 +218,23 @@ def fit(
         notes.append(f"{gpu.id} has no FP8 tensor cores: FP8 runs weight-only (Marlin), computing in BF16")
     if context_tokens > arch.max_context_tokens:
         notes.append(f"context {context_tokens:,} exceeds the model's maximum {arch.max_context_tokens:,}")
-    if arch.num_attention_heads % tp:
-        notes.append(f"TP {tp} does not divide {arch.num_attention_heads} attention heads (vLLM refuses it)")
+    parallel_problem = tp_problem(arch, tp)
+    if parallel_problem is None and pp > arch.num_layers:
+        parallel_problem = f"PP {pp} exceeds the {arch.num_layers} layers"
+    if parallel_problem:
+        notes.append(parallel_problem)
     weights = weight_bytes_per_gpu(arch, spec, tp, pp, double_quant)
-    act_tokens = max(engine.max_num_batched_tokens, min(context_tokens, arch.max_context_tokens))
-    activation = activation_bytes(arch, act_tokens, tp, engine.max_num_seqs)
+    # vLLM V1 profiles one forward pass of max_num_batched_tokens tokens; chunked prefill keeps every
+    # later pass within it, so the context length does not enter (its cost is KV cache below).
+    activation = activation_bytes(arch, engine.max_num_batched_tokens, tp, engine.max_num_seqs)
     overhead = (
-        engine.non_torch_gib + engine.cuda_graph_gib + (engine.nccl_gib_per_tp if tp > 1 else 0)
+        engine.non_torch_gib + engine.cuda_graph_gib + (engine.nccl_gib_per_tp if tp * pp > 1 else 0)
     ) * GIB
     usable = gpu.memory_gib * GIB * engine.gpu_memory_utilization
     pool = usable - weights - activation - overhead
-    per_token = kv_bytes_per_token(arch, kv_dtype, tp)
     layers_share = math.ceil(arch.num_layers / pp) / arch.num_layers
-    per_token_stage = per_token * layers_share
-    kv_tokens = max(0, int(pool // per_token_stage)) if pool > 0 else 0
+    per_token = kv_bytes_per_token(arch, kv_dtype, tp) * layers_share  # this GPU's layers and heads
+    kv_tokens = max(0, int(pool // per_token)) if pool > 0 else 0
     blocks_per_seq = math.ceil(context_tokens / BLOCK_TOKENS)
     seqs_by_kv = (kv_tokens // BLOCK_TOKENS) // blocks_per_seq if blocks_per_seq else 0
     max_seqs = min(seqs_by_kv, engine.max_num_seqs)
@@ -206,15 +242,22 @@ def fit(
         fits, reason = False, "weights and engine overheads alone exceed the usable memory"
     elif seqs_by_kv < 1:
         fits, reason = False, f"no room for one sequence of {context_tokens:,} tokens in the KV cache"
-    elif max_seqs < concurrency:
+    elif seqs_by_kv < concurrency:
         fits, reason = (
             False,
-            f"KV cache holds {max_seqs} sequences of {context_tokens:,} tokens, not {concurrency}",
+            f"KV cache holds {seqs_by_kv:,} sequences of {context_tokens:,} tokens, not {concurrency:,}",
         )
-    elif arch.num_attention_heads % tp:
-        fits, reason = False, notes[-1]
+    elif parallel_problem:
+        fits, reason = False, parallel_problem
     else:
-        fits, reason = True, f"fits with room for {max_seqs} sequences of {context_tokens:,} tokens"
+        fits, reason = True, f"fits with room for {seqs_by_kv:,} sequences of {context_tokens:,} tokens"
+        if concurrency > engine.max_num_seqs:
+            notes.append(
+                f"memory holds all {concurrency:,} sequences, but the scheduler runs at most "
+                f"{engine.max_num_seqs:,} at once (max_num_seqs); the other "
+                f"{concurrency - engine.max_num_seqs:,} wait in the queue. Raise --max-num-seqs "
+                "(vLLM --max-num-seqs) to run them all; more GPUs would not help"
+            )
     return FitResult(
         model=model_id,
         quant=quant,
@@ -229,13 +272,14 @@ def fit(
         activation_gib=activation / GIB,
         overhead_gib=overhead / GIB,
         kv_pool_gib=pool / GIB,
-        kv_bytes_per_token=per_token,
+        kv_bytes_per_token=int(per_token),
         kv_tokens=kv_tokens,
         max_concurrent_seqs=max_seqs,
         kv_max_seqs=seqs_by_kv,
         fits=fits,
         reason=reason,
         notes=tuple(notes),
+        max_num_seqs=engine.max_num_seqs,
     )
 
 
@@ -251,11 +295,17 @@ def smallest_fit(
     double_quant: bool = False,
     max_gpus: int = 32,
 ) -> FitResult:
-    """The fewest GPUs (TP within a node up to 8, then pipeline stages) that fit; else the largest try."""
+    """The fewest GPUs that fit: tensor parallelism within a node (a degree vLLM accepts for the
+    model's heads), then pipeline stages of the widest such TP; else the largest try.
+
+    Only memory decides: a concurrency above the scheduler's max_num_seqs queues, it never asks for
+    more GPUs.
+    """
     last = None
+    tps = valid_tp_degrees(arch) or (1,)
     for pp in PP_DEGREES:
-        for tp in TP_DEGREES:
-            if tp * pp > max_gpus or (pp > 1 and tp < 8) or arch.num_attention_heads % tp:
+        for tp in tps:
+            if tp * pp > max_gpus or (pp > 1 and tp < max(tps)):
                 continue
             last = fit(
                 model_id,

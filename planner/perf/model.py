@@ -28,14 +28,25 @@ from planner.perf.calibration import (
 from planner.perf.capacity import ReplicaCapacity, batch_capacities, capacity_index, memory_reason
 from planner.perf.estimate import Estimate
 from planner.perf.memory import EngineMemory, FitResult, fit, smallest_fit
-from planner.perf.predict import Setup, kv_dtype_of, occupied_output
+from planner.perf.predict import Setup, kv_dtype_of, occupied_output, unpredictable_reason, with_tail_ratios
 from planner.perf.roofline import Efficiency, Hardware, serving
 
 if TYPE_CHECKING:
     from planner.records import MeasurementRecord
 
-_MODEL_SOURCES = ("roofline.py", "calibrate.py", "predict.py", "memory.py", "quant.py", "params.py")
+_MODEL_SOURCES = (
+    "roofline.py",
+    "calibrate.py",
+    "calibration.py",
+    "predict.py",
+    "memory.py",
+    "quant.py",
+    "params.py",
+)
 MATCH_TOLERANCE = 0.1  # input/output lengths within 10% count as the same workload
+_CALIBRATED: dict[str, dict[GroupKey, Calibration]] = {}
+"""Calibrations computed in this process, by cache key (model code + catalog files): a pure function
+of those, so a second PerfModel over the same catalog reuses them."""
 
 
 @dataclass(frozen=True)
@@ -53,12 +64,18 @@ class ServingCurve:
     ttft_ms: np.ndarray
     tpot_ms: np.ndarray
     output_tokens_per_s: np.ndarray
-    basis: np.ndarray  # per point: measured | interpolated | calibrated | roofline
+    basis: np.ndarray  # per point, of output tok/s: measured | interpolated | calibrated | roofline
     band: float  # relative half-width of the throughput error band
     calibration: str  # which group of records calibrated it, or "roofline defaults"
     efficiency: Efficiency
     record_ids: tuple[str, ...]
     memory: FitResult
+    ttft_basis: np.ndarray  # per point, of TTFT (measured only where the records give a mean TTFT)
+    tpot_basis: np.ndarray  # per point, of TPOT
+
+    @property
+    def pp(self) -> int:
+        return self.memory.pp
 
     def estimate_at(self, i: int) -> Estimate:
         v = float(self.output_tokens_per_s[i])
@@ -107,11 +124,17 @@ class PerfModel:
         ]
 
     def setups(self) -> list[Setup]:
+        """The records calibration and validation use, ready to predict."""
         if self._setups is None:
             models, gpus = self.catalog.models, self.catalog.gpus
-            built = (Setup.of(r, models[r.model].architecture, gpus[r.gpu]) for r in self.gpu_records())  # type: ignore[index]
-            self._setups = [s for s in built if s is not None]
+            usable = [r for r in self.gpu_records() if unpredictable_reason(r) is None]
+            built = (Setup.of(r, models[r.model].architecture, gpus[r.gpu]) for r in usable)  # type: ignore[index]
+            self._setups = with_tail_ratios([s for s in built if s is not None])
         return self._setups
+
+    def excluded(self) -> list[tuple[str, str]]:
+        """(record id, why) for GPU records left out of calibration and validation."""
+        return [(r.id, why) for r in self.gpu_records() if (why := unpredictable_reason(r)) is not None]
 
     def _cache_key(self) -> str:
         """The model's code and the catalog files calibration reads: any change recalibrates."""
@@ -125,20 +148,23 @@ class PerfModel:
     def calibrations(self) -> dict[GroupKey, Calibration]:
         if self._calibrations is not None:
             return self._calibrations
-        path = _cache_dir() / f"calibration-{self._cache_key()}.json"
+        key = self._cache_key()
+        if self.use_cache and key in _CALIBRATED:  # the same code and records in this process
+            self._calibrations = _CALIBRATED[key]
+            return self._calibrations
+        path = _cache_dir() / f"calibration-{key}.json"
         if self.use_cache and path.is_file():
             try:
                 self._calibrations = _load_calibrations(path)
                 return self._calibrations
             except (ValueError, KeyError, TypeError, OSError):
                 pass  # a stale or damaged cache is recomputed
-        from planner.perf.calibrate import calibrate_groups, leave_one_out, with_loo_bands  # fitting: scipy
+        from planner.perf.calibrate import calibrate_with_bands  # fitting: scipy
 
-        setups = self.setups()
-        full = calibrate_groups(setups) if setups else {}
-        cals = with_loo_bands(full, leave_one_out(setups, full)) if setups else {}
+        cals = calibrate_with_bands(self.setups())
         self._calibrations = cals
         if self.use_cache:
+            _CALIBRATED[key] = cals
             with contextlib.suppress(OSError):  # a read-only home only costs speed
                 _save_calibrations(path, cals)
         return cals
@@ -157,20 +183,26 @@ class PerfModel:
     ) -> tuple[Efficiency, float, str, tuple[str, ...]]:
         cal = lookup(self.calibrations(), gpu, engine, quant)
         if cal is None:
-            return default_efficiency(engine, quant), ROOFLINE_BAND, "roofline defaults", ()
+            return default_efficiency(engine, quant, gpu), ROOFLINE_BAND, "roofline defaults", ()
+        band = cal.band_for(gpu)
+        label = cal.label if gpu in cal.gpus else f"{cal.label} (no records on {gpu})"
         if quant not in cal.quants and quant not in ("bf16", "fp16"):
             # Fitted on other formats: this format's kernels differ (dequantization); carry over its
             # defaults' penalty relative to the formats fitted, and widen the band.
-            base = default_efficiency(engine, quant)
-            ref = default_efficiency(engine, cal.quants[0]) if len(cal.quants) == 1 else Efficiency()
+            base = default_efficiency(engine, quant, gpu)
+            ref = (
+                default_efficiency(engine, cal.quants[0], gpu)
+                if len(cal.quants) == 1
+                else default_efficiency(engine, "bf16", gpu)
+            )
             eff = Efficiency(
                 bandwidth=min(1.0, cal.efficiency.bandwidth * base.bandwidth / ref.bandwidth),
                 flops=min(1.0, cal.efficiency.flops * base.flops / ref.flops),
                 step_overhead_ms=max(cal.efficiency.step_overhead_ms, base.step_overhead_ms),
                 comm=cal.efficiency.comm,
             )
-            return eff, max(cal.band, 0.25), cal.label + f" (adjusted for {quant})", cal.record_ids
-        return cal.efficiency, cal.band, cal.label, cal.record_ids
+            return eff, max(band, 0.25), label + f" (adjusted for {quant})", cal.record_ids
+        return cal.efficiency, band, label, cal.record_ids
 
     # -- predictions ---------------------------------------------------------------------------
 
@@ -184,13 +216,19 @@ class PerfModel:
         tp: int | None = None,
         kv_dtype: str = "bf16",
         engine: EngineMemory | None = None,
+        pp: int | None = None,
+        double_quant: bool = False,
     ) -> FitResult:
+        """The fit at tp x pp GPUs, or (tp None) the fewest GPUs that fit, pipeline stages included."""
         spec, g = self.catalog.model(model), self.catalog.gpu(gpu)
+        arch = spec.architecture
         if tp is None:
             return smallest_fit(
-                model, spec.architecture, quant, g, context_tokens, concurrency, kv_dtype, engine
+                model, arch, quant, g, context_tokens, concurrency, kv_dtype, engine, double_quant
             )
-        return fit(model, spec.architecture, quant, g, context_tokens, concurrency, tp, 1, kv_dtype, engine)
+        return fit(
+            model, arch, quant, g, context_tokens, concurrency, tp, pp or 1, kv_dtype, engine, double_quant
+        )
 
     def serving_curve(
         self,
@@ -204,31 +242,44 @@ class PerfModel:
         tp: int | None = None,
         kv_dtype: str = "bf16",
         engine_memory: EngineMemory | None = None,
+        pp: int | None = None,
+        double_quant: bool = False,
+        prefill_fraction: float = 1.0,
     ) -> ServingCurve:
+        """TTFT, TPOT and output tok/s of one replica over `concurrency`, on the fewest GPUs that fit
+        (tensor, then pipeline parallel) unless `tp` (and `pp`) say otherwise."""
         spec, g = self.catalog.model(model), self.catalog.gpu(gpu)
         seq = int(input_tokens + occupied_output(engine, output_tokens))
-        mem = self.memory(model, quant, gpu, max(seq, 1), 1, tp, kv_dtype, engine_memory)
+        mem = self.memory(model, quant, gpu, max(seq, 1), 1, tp, kv_dtype, engine_memory, pp, double_quant)
         if not mem.fits:
-            raise PlannerError(f"{model} {quant} does not fit on {mem.gpus} x {gpu}: {mem.reason}")
-        hw = Hardware.build(spec.architecture, quant, g, mem.tp, kv_dtype)
+            raise PlannerError(
+                f"{model} {quant} does not fit on {mem.gpus} x {gpu} (TP {mem.tp}, PP {mem.pp}): "
+                f"{mem.reason}; `planner fit --model {model} --quant {quant} --gpu {gpu}` "
+                "shows the fewest GPUs that fit"
+            )
+        hw = Hardware.build(spec.architecture, quant, g, mem.tp, kv_dtype, mem.pp, double_quant)
         eff, band, label, ids = self.calibration_for(gpu, engine, quant)
         conc = np.asarray(concurrency, dtype=float)
         batched = (engine_memory or EngineMemory()).max_num_batched_tokens
-        pts = serving(hw, eff, conc, input_tokens, output_tokens, mem.max_concurrent_seqs, batched)
-        basis = np.full(conc.shape, "calibrated" if ids else "roofline", dtype=object)
-        tok_s = pts.output_tokens_per_s.copy()
-        ttft, tpot = pts.ttft_s * 1e3, pts.tpot_s * 1e3
+        pts = serving(
+            hw, eff, conc, input_tokens, output_tokens, mem.max_concurrent_seqs, batched, prefill_fraction
+        )
+        predicted = "calibrated" if ids else "roofline"
+        metrics = {
+            "tok_s": pts.output_tokens_per_s.copy(),
+            "ttft": pts.ttft_s * 1e3,
+            "tpot": pts.tpot_s * 1e3,
+        }
+        bases = {name: np.full(conc.shape, predicted, dtype=object) for name in metrics}
         used = list(ids)
-        measured = self._measured_points(model, quant, gpu, engine, mem.tp, input_tokens, output_tokens)
+        measured = self._measured_points(
+            model, quant, gpu, engine, mem.tp, mem.pp, input_tokens, output_tokens
+        )
         if measured:
-            loads = np.array([m.concurrency for m in measured], dtype=float)
-            values = np.array([m.output_tokens_per_s for m in measured], dtype=float)
-            order = np.argsort(loads)
-            loads, values = loads[order], values[order]
-            inside = (conc >= loads[0]) & (conc <= loads[-1])
-            tok_s = np.where(inside, np.exp(np.interp(np.log(conc), np.log(loads), np.log(values))), tok_s)
-            exact = np.isin(conc, loads)
-            basis = np.where(exact, "measured", np.where(inside, "interpolated", basis))
+            for name, values in _measured_metrics(measured).items():
+                if values is None:  # not every measured point reports it: the prediction stays
+                    continue
+                metrics[name], bases[name] = _interpolate_measured(conc, values, metrics[name], bases[name])
             used = [m.id for m in measured] + used
         return ServingCurve(
             model,
@@ -239,30 +290,33 @@ class PerfModel:
             input_tokens,
             output_tokens,
             conc,
-            ttft,
-            tpot,
-            tok_s,
-            basis,
+            metrics["ttft"],
+            metrics["tpot"],
+            metrics["tok_s"],
+            bases["tok_s"],
             band,
             label,
             eff,
             tuple(used),
             mem,
+            bases["ttft"],
+            bases["tpot"],
         )
 
     def _measured_points(
-        self, model: str, quant: str, gpu: str, engine: str, tp: int, inp: float, out: float
+        self, model: str, quant: str, gpu: str, engine: str, tp: int, pp: int, inp: float, out: float
     ) -> list[MeasurementRecord]:
         def close(a: float, b: float) -> bool:
             return abs(a - b) <= MATCH_TOLERANCE * b
 
+        want = (model, quant, gpu, engine, tp, pp)
         return [
             r
             for r in self.gpu_records()
-            if (r.model, r.quant, r.gpu, r.engine.name, r.tensor_parallel) == (model, quant, gpu, engine, tp)
+            if (r.model, r.quant, r.gpu, r.engine.name, r.tensor_parallel, r.pipeline_parallel) == want
             and r.mode == "serving"
             and r.concurrency is not None
-            and r.gpu_count == r.tensor_parallel
+            and r.gpu_count == r.tensor_parallel * r.pipeline_parallel
             and r.output_tokens_per_s
             and close(r.input_tokens, inp)
             and close(r.output_tokens, out)
@@ -282,11 +336,26 @@ class PerfModel:
         kv_dtype: str = "bf16",
         engine_memory: EngineMemory | None = None,
         max_concurrency: int = 1024,
+        pp: int | None = None,
+        double_quant: bool = False,
+        prefill_fraction: float = 1.0,
     ) -> Capacity:
         """The largest concurrency whose predicted TTFT and TPOT meet the SLOs, and its throughput."""
         grid = np.unique(np.round(np.geomspace(1, max_concurrency, 96)))
         curve = self.serving_curve(
-            model, quant, gpu, input_tokens, output_tokens, grid, engine, tp, kv_dtype, engine_memory
+            model,
+            quant,
+            gpu,
+            input_tokens,
+            output_tokens,
+            grid,
+            engine,
+            tp,
+            kv_dtype,
+            engine_memory,
+            pp,
+            double_quant,
+            prefill_fraction,
         )
         mem = curve.memory
         last, _, reasons = capacity_index(
@@ -308,6 +377,37 @@ class PerfModel:
         )
 
 
+def _measured_metrics(records: list[MeasurementRecord]) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
+    """(concurrency, value) per metric, sorted by concurrency; None where a point lacks the metric."""
+    loads = np.array([r.concurrency for r in records], dtype=float)
+    order = np.argsort(loads)
+
+    def column(values: list[float | None]) -> tuple[np.ndarray, np.ndarray] | None:
+        if any(v is None or v <= 0 for v in values):
+            return None
+        return loads[order], np.array(values, dtype=float)[order]
+
+    return {
+        "tok_s": column([r.output_tokens_per_s for r in records]),
+        "ttft": column([r.ttft_ms.mean if r.ttft_ms else None for r in records]),
+        "tpot": column([r.tpot_ms.mean if r.tpot_ms else None for r in records]),
+    }
+
+
+def _interpolate_measured(
+    conc: np.ndarray, measured: tuple[np.ndarray, np.ndarray], predicted: np.ndarray, basis: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Measured values at measured loads, log-log interpolated between them, predictions outside."""
+    loads, values = measured
+    inside = (conc >= loads[0]) & (conc <= loads[-1])
+    between = np.exp(np.interp(np.log(conc), np.log(loads), np.log(values)))
+    exact = np.isin(conc, loads)
+    return (
+        np.where(inside, between, predicted),
+        np.where(exact, "measured", np.where(inside, "interpolated", basis)),
+    )
+
+
 def _save_calibrations(path: Path, cals: dict[GroupKey, Calibration]) -> None:
     from planner.catalog.files import atomic_write_text
 
@@ -320,6 +420,9 @@ def _save_calibrations(path: Path, cals: dict[GroupKey, Calibration]) -> None:
             "residuals": list(c.residuals),
             "loo_residuals": list(c.loo_residuals),
             "quants": list(c.quants),
+            "gpu_out_residuals": list(c.gpu_out_residuals),
+            "gpus": list(c.gpus),
+            "gpu_out_gpus": list(c.gpu_out_gpus),
         }
         for c in cals.values()
     ]
@@ -337,7 +440,10 @@ def _load_calibrations(path: Path) -> dict[GroupKey, Calibration]:
             tuple(row["fitted"]),
             tuple(row["residuals"]),
             tuple(row["loo_residuals"]),
-            tuple(row.get("quants", ())),
+            tuple(row["quants"]),
+            tuple(row["gpu_out_residuals"]),
+            tuple(row["gpus"]),
+            tuple(row["gpu_out_gpus"]),
         )
     return out  # type: ignore[return-value]
 

@@ -6,7 +6,7 @@ One function per kind of run, shared by calibration (fit the efficiencies to rec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -47,6 +47,7 @@ class Setup:
     replicas: int
     max_running: float  # sequences one replica can run (KV cache, scheduler cap)
     observed: float  # output tokens/s of the whole system
+    tail_ratios: tuple[float, float] = (1.0, 1.0)  # (TTFT, TPOT) SLO percentile over mean (with_tail_ratios)
 
     @classmethod
     def of(cls, record: MeasurementRecord, arch: Architecture, gpu: GpuSpec) -> Setup | None:
@@ -55,17 +56,34 @@ class Setup:
             return None
         tp, pp = record.tensor_parallel, record.pipeline_parallel
         kv = kv_dtype_of(record.kv_cache_dtype, record.quant)
-        hw = Hardware.build(arch, record.quant, gpu, tp, kv)
+        double_quant = bool(record.double_quant)
+        hw = Hardware.build(arch, record.quant, gpu, tp, kv, pp, double_quant)
         cap = max(int(record.batch_size or 0), int(record.concurrency or 0), 256)
         engine = EngineMemory(max_num_seqs=cap)
         seq = int(record.input_tokens + occupied_output(record.engine.name, record.output_tokens))
-        room = fit(record.model, arch, record.quant, gpu, seq, 1, tp, pp, kv, engine)
+        room = fit(record.model, arch, record.quant, gpu, seq, 1, tp, pp, kv, engine, double_quant)
         if record.kv_cache_tokens:
             room_seqs = record.kv_cache_tokens / seq
         else:
             room_seqs = max(room.max_concurrent_seqs, 1)
         replicas = max(1, record.gpu_count // (tp * pp))
         return cls(record, hw, replicas, float(room_seqs), observed)
+
+
+def unpredictable_reason(record: MeasurementRecord) -> str | None:
+    """Why a usable record cannot be predicted honestly (so neither calibrates nor validates), or None.
+
+    A request-rate run produces what it is offered until the server saturates. With SLOs (MLPerf
+    server) the record's rate is the highest that met them, which the model can predict; without
+    SLOs, a concurrency or a statement that the server was saturated, the observed rate may be just
+    the offered load, and predicting it would repeat the record's own number.
+    """
+    if _kind(record) == "rate" and not record.slo:
+        return (
+            "request-rate run without SLOs, concurrency or saturation: its throughput may be the offered "
+            "load, which the record itself gives, so no honest prediction exists"
+        )
+    return None
 
 
 def observed_output_tokens_per_s(record: MeasurementRecord) -> float | None:
@@ -142,25 +160,72 @@ def slo_limits(slo: dict[str, float]) -> tuple[float | None, float | None]:
     return ttft, tpot
 
 
+def _slo_percentile(slo: dict[str, float], metric: str) -> str | None:
+    """'p99' for a limit on ttft_ms_p99, None for a limit on the mean or no limit."""
+    key = next((k for k in slo if k.startswith(metric)), None)
+    if key is None:
+        return None
+    suffix = key[len(metric) :].lstrip("_")
+    return suffix if suffix in ("p50", "p90", "p95", "p99") else None
+
+
+def _tail_ratio(rec: MeasurementRecord, metric: str, percentile: str) -> float | None:
+    dist = getattr(rec, metric)
+    if dist is None or not dist.mean or getattr(dist, percentile) is None:
+        return None
+    return getattr(dist, percentile) / dist.mean
+
+
+def with_tail_ratios(setups: list[Setup]) -> list[Setup]:
+    """Give each SLO-bound rate record the ratio of its SLO percentile to the mean, for TTFT and TPOT.
+
+    The model predicts mean latencies, while MLPerf's server limits are on the p99. The ratio is the
+    median p99/mean of the *other* records that report both (never the record's own: its tail would
+    give away how close to the limit it ran); 1.0 when no other record reports them.
+    """
+    out = []
+    for i, s in enumerate(setups):
+        rec = s.record
+        if _kind(rec) != "rate" or not rec.slo:
+            out.append(s)
+            continue
+        ratios = []
+        for metric in ("ttft_ms", "tpot_ms"):
+            pct = _slo_percentile(rec.slo, metric)
+            seen = [
+                r
+                for j, other in enumerate(setups)
+                if j != i and pct and (r := _tail_ratio(other.record, metric, pct)) is not None
+            ]
+            ratios.append(float(np.median(seen)) if seen else 1.0)
+        out.append(replace(s, tail_ratios=(ratios[0], ratios[1])))
+    return out
+
+
 def _rate_predictions(setups: list[Setup], hw: Hardware, eff: Efficiency) -> np.ndarray:
-    """Request-rate runs produced what was asked, up to what the server sustains within the run's
-    SLOs (MLPerf server: the highest rate whose latencies stay within its limits). All records at
-    once: rows are records, columns the concurrency levels searched."""
+    """What a request-rate run can sustain: its capacity, not what it was offered.
+
+    A run with SLOs (MLPerf server: TTFT p99 <= 2 s, TPOT p99 <= 200 ms; its submitter searched for
+    the highest rate that passes) is predicted as the highest throughput whose predicted mean
+    latencies, scaled by the tail ratios, stay within the limits; one without SLOs (a server driven
+    as hard as it goes) as its saturated throughput. Neither uses the record's offered rate, which
+    would give the answer away. All records at once: rows are records, columns the concurrency
+    levels searched.
+    """
     col = lambda values: np.array(values, dtype=float)[:, None]  # noqa: E731
     inp = col([s.record.input_tokens for s in setups])
     out = col([s.record.output_tokens for s in setups])
     max_running = col([s.max_running for s in setups])
     pts = serving(hw, eff, SLO_SEARCH_CONCURRENCY[None, :], inp, out, max_running)
-    ok = pts.concurrency <= max_running  # beyond what the KV cache runs only the queue grows
+    ok = pts.concurrency <= np.maximum(max_running, 1.0)  # beyond what the engine runs only the queue grows
     limits = [slo_limits(s.record.slo) for s in setups]
-    ttft = col([t if t else np.inf for t, _ in limits])
-    tpot = col([t if t else np.inf for _, t in limits])
+    ttft = col([t / s.tail_ratios[0] if t else np.inf for (t, _), s in zip(limits, setups, strict=True)])
+    tpot = col([t / s.tail_ratios[1] if t else np.inf for (_, t), s in zip(limits, setups, strict=True)])
     ok &= (pts.ttft_s * 1e3 <= ttft) & (pts.tpot_s * 1e3 <= tpot)
     capacity = np.where(ok, pts.output_tokens_per_s, 0.0).max(axis=1)
     capacity = np.where(ok.any(axis=1), capacity, pts.output_tokens_per_s[:, 0])
     replicas = np.array([s.replicas for s in setups], dtype=float)
-    offered = np.array([(s.record.request_rate_per_s or np.inf) * s.record.output_tokens for s in setups])
-    return np.minimum(offered, capacity * replicas)
+    return capacity * replicas
 
 
 def slo_capacity(setup: Setup, eff: Efficiency, ttft_ms: float | None, tpot_ms: float | None) -> float:

@@ -135,6 +135,7 @@ def _perf_panels(a: Analysis, perf: PerfModel, n: int = 4) -> list[PerfPanel]:
             a.policy.engine,
             tp,
             a.policy.kv_dtype,
+            prefill_fraction=1.0 - w.cached_input_share,  # as the capacities the plan rests on
         )
         measured = [
             (float(r.concurrency), float(r.output_tokens_per_s), r.id)

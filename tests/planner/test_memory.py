@@ -14,6 +14,8 @@ from planner.perf.memory import (
     fit,
     kv_bytes_per_token,
     smallest_fit,
+    tp_problem,
+    valid_tp_degrees,
     weight_bytes,
     weight_bytes_per_gpu,
 )
@@ -52,6 +54,32 @@ def test_weights_match_every_real_checkpoint_within_3_percent(cat) -> None:
         predicted = weight_bytes(cat.model(ck.model).architecture, ck.quant, dq).total
         tolerance = 0.03 * ck.total_size_bytes + ck.precision_bytes
         assert abs(predicted - ck.total_size_bytes) <= tolerance, ck.hf_repo
+
+
+def test_fp8_and_moe_checkpoints_are_covered_and_within_3_percent(cat) -> None:
+    rows = {(ck.model, ck.quant): ck for ck in cat.checkpoints}
+    fp8 = rows[("llama-3.1-8b-instruct", "fp8")]
+    predicted = weight_bytes(cat.model("llama-3.1-8b-instruct").architecture, "fp8").total
+    assert fp8.total_size_bytes == 9_081_202_432  # neuralmagic FP8, per-tensor scales
+    # By hand: fp8 weights + two fp32 scalars per linear + bf16 embeddings, lm_head and norms.
+    linear = param_counts(cat.model("llama-3.1-8b-instruct").architecture).linear
+    assert linear + 224 * 8 + 2 * (2 * 128256 * 4096 + 65 * 4096) == fp8.total_size_bytes
+    assert 0 < predicted / fp8.total_size_bytes - 1 < 0.001  # per-channel scales: +0.06%
+    moe = rows[("mixtral-8x7b-instruct", "bf16")]
+    mixtral = cat.model("mixtral-8x7b-instruct").architecture
+    assert weight_bytes(mixtral, "bf16").total == moe.total_size_bytes  # every expert stored
+
+
+def test_unsourced_formats_by_hand() -> None:
+    # GPTQ int8 g128: int8 weights, fp16 scales and int8 zeros per 128 inputs, int32 g_idx.
+    assert linear_bytes(quant_spec("gptq-int8"), 4096, 4096) == 4096 * 4096 + 32 * 4096 * (2 + 1) + 4096 * 4
+    # bitsandbytes fp4 stores exactly like nf4 (another 16-entry code book).
+    n = 4096 * 14336
+    assert linear_bytes(quant_spec("bnb-fp4"), 14336, 4096) == n / 2 + n / 64 * 4
+    assert (
+        linear_bytes(quant_spec("bnb-fp4"), 14336, 4096, double_quant=True)
+        == n / 2 + n / 64 + n / 64 / 256 * 4
+    )
 
 
 def test_layouts_by_hand() -> None:
@@ -131,7 +159,8 @@ def test_kv_pool_follows_gpu_memory_utilization(cat) -> None:
     m, g = cat.model("llama-3.1-8b-instruct"), cat.gpu("h100-sxm")
     low = fit(m.id, m.architecture, "bf16", g, 8192, 1, engine=EngineMemory(gpu_memory_utilization=0.5))
     high = fit(m.id, m.architecture, "bf16", g, 8192, 1, engine=EngineMemory(gpu_memory_utilization=0.9))
-    assert high.kv_pool_gib - low.kv_pool_gib == pytest.approx(0.4 * 80)
+    assert high.kv_pool_gib - low.kv_pool_gib == pytest.approx(0.4 * g.memory_gib)
+    assert g.memory_gib == pytest.approx(81559 / 1024, abs=1e-3)  # nvidia-smi MiB, not 80 GB
     assert high.kv_tokens == int(high.kv_pool_gib * 1024**3 // 131_072)
 
 
@@ -153,3 +182,63 @@ def test_fp8_on_a_gpu_without_fp8_is_noted(cat) -> None:
 def test_moe_expert_weights_all_resident(cat) -> None:
     m = cat.model("mixtral-8x7b-instruct")
     assert weight_bytes(m.architecture, "bf16").total == 2 * 46_702_792_704
+
+
+def test_fit_uses_the_memory_the_device_exposes_not_the_datasheet(cat) -> None:
+    for gpu in cat.gpus.values():
+        assert gpu.memory_gib <= gpu.datasheet_memory_gb, gpu.id  # never more than the nominal figure
+        if gpu.memory_total_mib:
+            assert gpu.memory_gib == pytest.approx(gpu.memory_total_mib / 1024, abs=0.006)
+    l40s = cat.gpu("l40s")
+    assert l40s.memory_total_mib == 46068  # nvidia-smi, not the datasheet's 48 GB
+    m = cat.model("llama-3.1-8b-instruct")
+    r = fit(m.id, m.architecture, "bf16", l40s, 8192)
+    assert r.usable_gib == pytest.approx(0.9 * 46068 / 1024, abs=1e-3)
+
+
+def test_tp_must_split_attention_and_kv_heads_as_vllm_does(cat) -> None:
+    phi4 = cat.model("phi-4").architecture  # 40 heads, 10 KV heads
+    assert (phi4.num_attention_heads, phi4.num_kv_heads) == (40, 10)
+    assert valid_tp_degrees(phi4) == (1, 2)
+    assert "10 KV heads" in tp_problem(phi4, 4)  # 10 % 4: neither split nor replicated
+    assert "10 KV heads" in tp_problem(phi4, 8)
+    llama = cat.model("llama-3.1-8b-instruct").architecture  # 32 heads, 8 KV heads
+    assert valid_tp_degrees(llama, (1, 2, 4, 8, 16)) == (1, 2, 4, 8, 16)  # 16: KV heads replicated
+    g = cat.gpu("l4")
+    at_tp4 = fit("phi-4", phi4, "bf16", g, 4096, 1, tp=4)
+    assert not at_tp4.fits
+    assert "KV heads" in at_tp4.reason
+    best = smallest_fit("phi-4", phi4, "bf16", g, 4096, 1)
+    assert best.tp in (1, 2)  # never offered at TP 4 or 8
+
+
+def test_phi4_is_never_offered_at_tp4_or_tp8_by_the_economics(cat) -> None:
+    from planner.economics.capacity import valid_tp_degrees as used_by_economics
+
+    assert 4 not in used_by_economics(cat.model("phi-4").architecture)
+
+
+def test_activation_memory_does_not_grow_with_context(cat) -> None:
+    m, g = cat.model("llama-3.1-8b-instruct"), cat.gpu("h200")
+    short = fit(m.id, m.architecture, "bf16", g, 4096)
+    long = fit(m.id, m.architecture, "bf16", g, 131_072)
+    assert long.activation_gib == short.activation_gib  # chunked prefill: one 8192-token pass at most
+    assert long.kv_tokens == short.kv_tokens  # the pool is the same; only sequences per pool differ
+    assert long.kv_max_seqs < short.kv_max_seqs
+    chunk_16k = EngineMemory(max_num_batched_tokens=16384)
+    bigger_chunks = fit(m.id, m.architecture, "bf16", g, 4096, engine=chunk_16k)
+    assert bigger_chunks.activation_gib > short.activation_gib
+
+
+def test_scheduler_cap_is_not_a_memory_limit(cat) -> None:
+    m, g = cat.model("llama-3.1-8b-instruct"), cat.gpu("h200")
+    r = smallest_fit(m.id, m.architecture, "bf16", g, 1024, 512)
+    assert r.fits
+    assert r.gpus == 1  # 512 sequences of 1k tokens fit in one H200's KV cache
+    assert r.kv_max_seqs >= 512
+    assert r.max_concurrent_seqs == 256  # vLLM's default max_num_seqs
+    assert r.queued == 256
+    assert any("max_num_seqs" in n and "queue" in n for n in r.notes)
+    raised = fit(m.id, m.architecture, "bf16", g, 1024, 512, engine=EngineMemory(max_num_seqs=512))
+    assert raised.max_concurrent_seqs == 512
+    assert raised.queued == 0

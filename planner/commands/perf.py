@@ -556,8 +556,12 @@ def validate_cmd(app: AppContext, fmt: str) -> None:
         click.echo(render_rows(unseen, GROUP_COLUMNS, fmt))
     if excluded and fmt == "table":
         click.echo("")
+        by_reason: dict[str, list[str]] = {}
         for row in excluded:
-            click.echo(f"not validated: {row['record']}: {row['why']}")
+            by_reason.setdefault(row["why"], []).append(row["record"])
+        for why, ids in by_reason.items():
+            named = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+            click.echo(f"not validated: {named}: {why}")
     click.echo("")
     weight_cols = [
         Column("checkpoint", "checkpoint"),

@@ -100,6 +100,16 @@ def _cache_dir() -> Path:
     return cache_dir()
 
 
+def _unusable_reason(record: MeasurementRecord, catalog: Catalog) -> str:
+    if record.device == "cpu":
+        return "device=cpu: CPU measurements are never used for GPU planning"
+    if record.model_scale != "full":
+        return f"model_scale={record.model_scale}: a scaled-down model says nothing about the real one"
+    if record.gpu not in catalog.gpus:
+        return f"gpu {record.gpu!r} is not in the GPU catalog"
+    return f"model {record.model!r} is not in the model catalog"
+
+
 class PerfModel:
     def __init__(self, catalog: Catalog, use_cache: bool = True):
         self.catalog = catalog
@@ -133,8 +143,18 @@ class PerfModel:
         return self._setups
 
     def excluded(self) -> list[tuple[str, str]]:
-        """(record id, why) for GPU records left out of calibration and validation."""
-        return [(r.id, why) for r in self.gpu_records() if (why := unpredictable_reason(r)) is not None]
+        """(record id, why) for ok records left out of calibration and validation: CPU and tiny runs
+        (never used for GPU planning), records of GPUs or models the catalog lacks, and records the
+        model cannot predict honestly."""
+        usable = {r.id for r in self.gpu_records()}
+        out = []
+        for r in self.catalog.measurements:
+            if r.status != "ok":
+                continue
+            why = unpredictable_reason(r) if r.id in usable else _unusable_reason(r, self.catalog)
+            if why is not None:
+                out.append((r.id, why))
+        return out
 
     def _cache_key(self) -> str:
         """The model's code and the catalog files calibration reads: any change recalibrates."""
@@ -316,6 +336,7 @@ class PerfModel:
             if (r.model, r.quant, r.gpu, r.engine.name, r.tensor_parallel, r.pipeline_parallel) == want
             and r.mode == "serving"
             and r.concurrency is not None
+            and not r.client_saturated
             and r.gpu_count == r.tensor_parallel * r.pipeline_parallel
             and r.output_tokens_per_s
             and close(r.input_tokens, inp)

@@ -78,6 +78,11 @@ def unpredictable_reason(record: MeasurementRecord) -> str | None:
     SLOs, a concurrency or a statement that the server was saturated, the observed rate may be just
     the offered load, and predicting it would repeat the record's own number.
     """
+    if record.client_saturated:
+        return (
+            "the load generator saturated during the run (client_saturated): it measured the client, "
+            "not the server; measure again with fewer clients per process or a faster client machine"
+        )
     if _kind(record) == "rate" and not record.slo:
         return (
             "request-rate run without SLOs, concurrency or saturation: its throughput may be the offered "

@@ -135,6 +135,10 @@ def test_records_validate_and_calibration_keeps_them_out_of_gpu_planning(swept: 
     assert {r.id for r in records(swept)} <= ids
     perf = PerfModel(cat, use_cache=False)
     assert not {r.id for r in perf.gpu_records()} & {r.id for r in records(swept)}  # device=cpu: refused
+    ok = {r.id for r in records(swept) if r.status == "ok"}
+    reasons = dict(perf.excluded())
+    assert ok <= set(reasons)  # refused visibly, not silently: validate lists them with the reason
+    assert all(reasons[i].startswith("device=cpu") for i in ok)
 
 
 def test_run_prints_a_table_and_resumes(tmp_path: Path, workdir: Path) -> None:

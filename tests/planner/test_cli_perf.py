@@ -258,3 +258,19 @@ def test_batch_capacities_use_the_prefix_cache_share() -> None:
     warm = batch_capacities(*args, prefill_fraction=0.2)[cfg]  # 80% of each prompt cached
     assert warm.output_tokens_per_s.value > cold.output_tokens_per_s.value
     assert warm.concurrency >= cold.concurrency
+
+
+def test_a_record_whose_client_saturated_neither_calibrates_nor_validates(tmp_path) -> None:
+    from planner.catalog import Catalog
+    from planner.perf.model import PerfModel
+    from tests.conftest import CATALOGS
+
+    base = Catalog([CATALOGS])
+    record = next(r for r in base.measurements if r.id.startswith("trtllm-") and r.gpu == "h200")
+    busy = record.model_copy(update={"id": record.id + "-busy-client", "client_saturated": True})
+    user = tmp_path / "user"
+    (user / "measurements").mkdir(parents=True)
+    (user / "measurements" / "busy.jsonl").write_text(busy.model_dump_json(exclude_none=True) + "\n")
+    perf = PerfModel(Catalog([CATALOGS, user]), use_cache=False)
+    assert busy.id not in {s.record.id for s in perf.setups()}
+    assert "client_saturated" in dict(perf.excluded())[busy.id]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -81,19 +83,59 @@ def test_high_volume_self_hosting_pays_against_a_dear_api(invoke) -> None:
     assert data["verdict"]["cheaper"] == "self-hosted"
 
 
+EXPLAIN_FACTORS = (
+    "throughput per replica",
+    "GPU price",
+    "ops cost",
+    "target utilization",
+    "output tokens per request",
+    "peak-to-mean",
+    "cached input share",
+    "API price",
+)
+
+
 def test_explain_shows_what_moves_the_break_even(invoke) -> None:
     out = invoke("breakeven", "--tokens-per-day", "50M", "--api", "gpt-4o", "--explain").stdout
     assert "What moves the break-even most" in out
-    for factor in ("throughput per replica", "GPU price", "ops cost", "target utilization", "output share"):
+    for factor in EXPLAIN_FACTORS:
         assert factor in out
+
+
+def test_explain_labels_the_setting_that_pays_sooner_favourable(invoke) -> None:
+    data = breakeven(
+        invoke, "--tokens-per-day", "5M", "--model", "llama-3.1-8b-instruct", "--api", "gpt-4o-mini"
+    )
+    rows = {r["factor"]: r for r in data["sensitivity"]}
+    assert set(rows) == set(EXPLAIN_FACTORS)
+    for r in rows.values():
+        low = r["tokens_per_day_low"]
+        high = r["tokens_per_day_high"]
+        assert low is not None or high is None, r  # "never" is the unfavourable end
+        if low is not None and high is not None:
+            assert low <= high, r
+    # More output per request makes the API dearer per token: the longer answers pay sooner.
+    out = rows["output tokens per request"]
+    assert out["low_setting"] == "600 out"
+    assert rows["API price"]["low_setting"] == "+25%"
 
 
 def test_markdown_and_csv(invoke) -> None:
     md = invoke("breakeven", "--tokens-per-day", "5M", "--format", "markdown").stdout
     assert md.startswith("## Verdict")
     assert "| # | option |" in md
-    csv = invoke("breakeven", "--tokens-per-day", "5M", "--format", "csv").stdout
-    assert csv.splitlines()[0].startswith("rank,kind,option,")
+    text = invoke("breakeven", "--tokens-per-day", "5M", "--format", "csv").stdout
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert text.splitlines()[0].startswith("section,")
+    breakevens = [r for r in rows if r["section"] == "breakeven"]
+    options = [r for r in rows if r["section"] == "option"]
+    assert {r["api"] for r in breakevens} >= {"openai/gpt-4o-mini", "openai/gpt-4o"}
+    for r in breakevens:  # the break-even figures, as numbers a spreadsheet can use
+        assert r["verdict"] in ("breaks-even", "within-smallest-fleet", "never", "never-below")
+        assert r["tokens_per_day"] == "" or float(r["tokens_per_day"]) > 0
+        assert float(r["api_usd_per_mtok"]) > 0
+        assert float(r["self_usd_per_mtok_at_volume"]) > 0
+    assert [int(r["rank"]) for r in options] == list(range(1, len(options) + 1))
 
 
 def test_workload_file(invoke) -> None:

@@ -154,6 +154,28 @@ TCO_COLUMNS = [
 ]
 
 
+def tco_rows(series: list[Any], horizon: int) -> list[dict[str, Any]]:
+    """One row a month: each option's cost that month (month 1 includes one-time switching
+    costs) and its cumulative cost. Keys are option names, which may hold dots."""
+    rows: list[dict[str, Any]] = []
+    for m in range(horizon):
+        row: dict[str, Any] = {"month": m + 1, "tokens_per_day": float(series[0].tokens_per_day[m])}
+        for s in series:
+            row[f"{s.option}: monthly_usd"] = float(s.monthly_usd[m] + (s.one_time_usd if m == 0 else 0))
+            row[f"{s.option}: cumulative_usd"] = float(s.cumulative_usd[m])
+        rows.append(row)
+    return rows
+
+
+def tco_columns(series: list[Any]) -> list[Column]:
+    cols = [*TCO_COLUMNS]
+    for s in series:
+        short = s.option if s.kind == "api" else "self-hosted"
+        for key, header in (("monthly_usd", "$/month"), ("cumulative_usd", "cum. $")):
+            cols.append(Column(f"{s.option}: {key}", f"{short} {header}", lambda x: f"{x:,.0f}", path=False))
+    return cols
+
+
 @click.command("tco")
 @apply(WORKLOAD_OPTIONS)
 @apply(CANDIDATE_OPTIONS)
@@ -195,13 +217,7 @@ def tco_cmd(app: AppContext, inputs: Inputs, fmt: str) -> None:
     comparison = compare(a, switching, horizon)
     series, payback = comparison.series, comparison.payback_month
     api, plan = a.cheapest_api, a.cheapest_plan
-    rows: list[dict[str, Any]] = []
-    for m in range(horizon):
-        row: dict[str, Any] = {"month": m + 1, "tokens_per_day": float(series[0].tokens_per_day[m])}
-        for s in series:
-            row[f"{s.option} monthly"] = float(s.monthly_usd[m] + (s.one_time_usd if m == 0 else 0))
-            row[f"{s.option} cumulative"] = float(s.cumulative_usd[m])
-        rows.append(row)
+    rows = tco_rows(series, horizon)
     if fmt == "json":
         click.echo(
             to_json(
@@ -225,11 +241,7 @@ def tco_cmd(app: AppContext, inputs: Inputs, fmt: str) -> None:
             )
         )
         return
-    cols = [*TCO_COLUMNS]
-    for s in series:
-        short = s.option if s.kind == "api" else "self-hosted"
-        cols.append(Column(f"{s.option} cumulative", f"{short} cum. $", lambda x: f"{x:,.0f}"))
-    click.echo(render_rows(rows, cols, fmt))
+    click.echo(render_rows(rows, tco_columns(series), fmt))
     if fmt != "table":
         return
     click.echo("")

@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from planner.units import DAYS_PER_MONTH
@@ -245,3 +246,33 @@ def test_tco_with_growth_and_payback(invoke) -> None:
     assert "payback vs openai/gpt-4o: month" in table
     bad = invoke("tco", "--tokens-per-day", "3M", "--horizon-months", "0")
     assert bad.exit_code == 2
+
+
+def test_tco_table_shows_every_option_monthly_and_cumulative(invoke) -> None:
+    """Option names hold dots (gpt-4.1-mini, llama-3.1): every cell is a number, none a '-'."""
+    args = ("tco", "--tokens-per-day", "300M", "--api", "gpt-4.1-mini,gpt-4o",
+            "--model", "llama-3.1-8b-instruct", "--horizon-months", "3")  # fmt: skip
+    data = json.loads(invoke(*args, "--format", "json").stdout)
+    for fmt in ("table", "markdown"):
+        out = invoke(*args, "--format", fmt).stdout
+        lines = [ln for ln in out.splitlines() if ln.strip()]
+        header = lines[0]
+        for name in ("openai/gpt-4.1-mini $/month", "openai/gpt-4.1-mini cum. $", "self-hosted $/month",
+                     "self-hosted cum. $", "openai/gpt-4o $/month"):  # fmt: skip
+            assert name in header, fmt
+        body = [ln for ln in lines if ln.lstrip("| ").split(" ")[0] in ("1", "2", "3")][:3]
+        assert len(body) == 3
+        for ln in body:
+            cells = [c for c in ln.replace("|", " ").split() if c]
+            assert "-" not in cells, ln
+            assert len(cells) == 2 + 2 * len(data["series"])
+    month1 = data["months"][0]
+    for s in data["series"]:
+        monthly = [m[f"{s['option']}: monthly_usd"] for m in data["months"]]
+        cumulative = [m[f"{s['option']}: cumulative_usd"] for m in data["months"]]
+        assert cumulative == pytest.approx(list(np.cumsum(monthly)))
+        assert month1[f"{s['option']}: monthly_usd"] == pytest.approx(s["monthly_usd"][0] + s["one_time_usd"])
+    rows = list(csv.DictReader(io.StringIO(invoke(*args, "--format", "csv").stdout)))
+    assert float(rows[2]["openai/gpt-4.1-mini: cumulative_usd"]) == pytest.approx(
+        data["series"][0]["cumulative_usd"][2]
+    )

@@ -276,3 +276,9 @@ def test_tco_table_shows_every_option_monthly_and_cumulative(invoke) -> None:
     assert float(rows[2]["openai/gpt-4.1-mini: cumulative_usd"]) == pytest.approx(
         data["series"][0]["cumulative_usd"][2]
     )
+
+
+def test_api_accepts_the_labels_the_tool_prints(invoke) -> None:
+    label = "deepinfra/meta-llama/Llama-3.3-70B-Instruct-Turbo"
+    data = breakeven(invoke, "--tokens-per-day", "5M", "--model", "llama-3.3-70b-instruct", "--api", label)
+    assert [r["api"] for r in data["breakeven"]] == [label]

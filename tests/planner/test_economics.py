@@ -142,3 +142,16 @@ def test_payback_month() -> None:
     never = TcoSeries("self", "self-hosted", np.ones(6), np.full(6, 1200.0), 0.0)
     assert payback_month(never, api) is None
     assert SwitchingCosts().one_time_usd == 17_000
+
+
+def test_every_printed_api_label_resolves_to_itself(cat) -> None:
+    """The tool prints APIs as provider/model; model ids may hold slashes of their own."""
+    for p in cat.api_prices:
+        got = cat.api_price(f"{p.provider}/{p.model}")
+        assert (got.provider, got.model) == (p.provider, p.model)
+    got = cat.api_price("deepinfra/meta-llama/Llama-3.3-70B-Instruct-Turbo")
+    assert (got.provider, got.model) == ("deepinfra", "meta-llama/Llama-3.3-70B-Instruct-Turbo")
+    assert (
+        cat.api_price("meta-llama/Llama-3.3-70B-Instruct-Turbo").model
+        == "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+    )

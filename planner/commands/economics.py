@@ -15,6 +15,7 @@ from planner.commands.inputs import (
     apply,
     with_inputs,
 )
+from planner.economics.options import DEFAULT_APIS
 from planner.report.render import Column, render_rows, to_json
 
 
@@ -112,9 +113,7 @@ COST_COLUMNS = [
 
 @click.command("cost")
 @apply(WORKLOAD_OPTIONS)
-@click.option(
-    "--api", help="API models, comma-separated. [default: gpt-4o-mini,gpt-4o,claude-3-haiku,gemini-2.0-flash]"
-)
+@click.option("--api", help=f"API models, comma-separated. [default: {','.join(DEFAULT_APIS)}]")
 @format_option
 @click.pass_obj
 @with_inputs
@@ -190,21 +189,9 @@ def tco_cmd(app: AppContext, inputs: Inputs, fmt: str) -> None:
     Example: planner tco --tokens-per-day 50M --growth-per-month 0.1 --horizon-months 12
     """
     from planner.economics.analysis import analyze
-    from planner.economics.tco import SwitchingCosts, compare
+    from planner.economics.tco import compare
 
-    v = inputs.values
-    horizon = int(v.get("horizon_months", 12))
-    if not 1 <= horizon <= 120:
-        from planner.errors import PlannerError
-
-        raise PlannerError(f"--horizon-months must be between 1 and 120, got {horizon}")
-    switching = SwitchingCosts(
-        **{
-            k: float(v[k])
-            for k in ("prompt_migration_usd", "evaluation_usd", "integration_usd", "monitoring_usd_per_month")
-            if k in v
-        }
-    )
+    horizon, switching = inputs.horizon_months, inputs.switching
     a = analyze(
         app.catalog,
         _perf(app),

@@ -155,3 +155,13 @@ def test_every_printed_api_label_resolves_to_itself(cat) -> None:
         cat.api_price("meta-llama/Llama-3.3-70B-Instruct-Turbo").model
         == "meta-llama/Llama-3.3-70B-Instruct-Turbo"
     )
+
+
+def test_default_apis_are_current_models(cat) -> None:
+    from planner.economics.options import DEFAULT_APIS, REPLACED_APIS
+
+    for name in DEFAULT_APIS:
+        assert not cat.api_price(name).deprecated, name
+    for old, new in REPLACED_APIS.items():
+        assert cat.api_price(old).deprecated
+        assert new in DEFAULT_APIS

@@ -186,13 +186,14 @@ def break_evens(
     order = np.empty(len(cands), dtype=np.int64)
     order[np.lexsort((labels, at_volume, at_scale))] = np.arange(len(cands))
     picks = [_soonest(last[s], code[s], eligible, order) for s in range(3)]
+    firsts = _first_crossings(opts, picks[0], a, profile)
     out: list[BreakEven | None] = []
     for j, api in enumerate(apis):
         if not eligible[:, j].any():
             out.append(None)
             continue
         i, lo, hi = (int(p[j]) for p in picks)
-        first = _first_crossing(opts, i, float(a[j]), profile) if code[0, i, j] != NEVER else None
+        first = firsts[j] if code[0, i, j] != NEVER else None
         out.append(
             BreakEven(
                 api=api,
@@ -209,18 +210,15 @@ def break_evens(
     return out
 
 
-def _first_crossing(opts: OptionArrays, i: int, a: float, profile: Profile) -> float | None:
-    d = float(opts.tokens_per_day_per_instance[0, i])
-    u, f, m0 = (
-        float(opts.instance_usd_per_month[0, i]),
-        float(opts.fixed_usd_per_month[i]),
-        opts.min_instances[i],
-    )
-    if opts.autoscaled[i]:
-        first = float(autoscaled_first_crossings(d, u, f, m0, a, profile))
-    else:
-        first = float(always_on_crossings(d / profile.peak, u, f, m0, a)[1])
-    return None if math.isnan(first) or first > MAX_VOLUME else first
+def _first_crossings(opts: OptionArrays, i: np.ndarray, a: np.ndarray, profile: Profile) -> np.ndarray:
+    """Where option i[j] is first not dearer than API j (NaN: never, or beyond the search)."""
+    d = opts.tokens_per_day_per_instance[0, i]
+    u, f, m0 = opts.instance_usd_per_month[0, i], opts.fixed_usd_per_month[i], opts.min_instances[i]
+    auto = opts.autoscaled[i]
+    first = always_on_crossings(d / profile.peak, u, f, m0, a)[1]
+    if auto.any():
+        first[auto] = autoscaled_first_crossings(d[auto], u[auto], f[auto], m0[auto], a[auto], profile)
+    return np.where(first > MAX_VOLUME, np.nan, first)
 
 
 def break_even(
@@ -254,5 +252,5 @@ def crossing(
     profile = Profile(workload.hourly_weights)
     a = api.usd_per_token * DAYS_PER_MONTH
     last, code = _all_crossings(scaled, np.array([a]), profile)
-    first = _first_crossing(scaled, 0, a, profile) if code[0, 0, 0] == BREAKS_EVEN else None
-    return _crossing(last[0, 0, 0], code[0, 0, 0], first)
+    first = _first_crossings(scaled, np.array([0]), np.array([a]), profile)[0]
+    return _crossing(last[0, 0, 0], code[0, 0, 0], first if code[0, 0, 0] == BREAKS_EVEN else None)

@@ -127,40 +127,68 @@ def autoscaled_last_crossings(
     shape, (D, u, f, m0, a) = _flat(D, u, f, m0, a)
     out = np.full(D.shape, np.nan)
     code = np.full(D.shape, NEVER, dtype=np.int8)
-    A = a * D
-    live = np.flatnonzero(u < A)
+    live = np.flatnonzero(u < a * D)
     if live.size:
-        Dl, ul, fl, ml, Al = D[live], u[live], f[live], m0[live], A[live]
+        Dl, ul, fl, ml, al = D[live], u[live], f[live], m0[live], a[live]
+        Al, xmax = al * Dl, max_volume / Dl
         bound = (fl + ul * ml) / (Al - ul)
-        xmax = max_volume / Dl
         x = np.minimum(bound, xmax)
+        # Where even the bound lies within the smallest fleet (every hour at the minimum, a flat
+        # cost f + u m0), the crossing is where the API reaches that cost.
+        flat = bound * profile.peak <= ml
+        x[flat] = (fl[flat] + ul[flat] * ml[flat]) / Al[flat]
         # Dearer just above the search bound: the last crossing lies beyond it.
         over = bound > xmax
         cut = np.flatnonzero(over)
         over[cut] = fl[cut] + ul[cut] * profile.instances_after(xmax[cut], ml[cut]) > Al[cut] * xmax[cut]
-        moving = np.flatnonzero(~over)
-        for _ in range(MAX_ITERATIONS):
-            if not moving.size:
-                break
-            xm = x[moving]
-            nxt = (fl[moving] + ul[moving] * profile.instances_after(xm, ml[moving])) / Al[moving]
-            settled = np.flatnonzero(nxt >= xm)
-            if settled.size:
-                # A stair that starts exactly on the API line: the fleet is cheaper just below
-                # it too, so it is not a crossing; step below it and go on.
-                sm = moving[settled]
-                below = (fl[sm] + ul[sm] * profile.instances_at(xm[settled], ml[sm])) / Al[sm]
-                spurious = below < xm[settled]
-                nxt[settled] = np.where(spurious, below, xm[settled])
-            x[moving] = np.minimum(nxt, xm)
-            moving = moving[nxt < xm]
+        moving = np.flatnonzero(~over & ~flat)
+        # Most pairs settle within a few steps: step them in cache-sized chunks, then the few
+        # still moving (API and fleet within a few % per token: many stairs) all together.
+        tail = [
+            _descend(x, moving[i : i + CHUNK], fl, ul, ml, Al, profile, CHUNK_STEPS)
+            for i in range(0, moving.size, CHUNK)
+        ]
+        rest = np.concatenate([np.zeros(0, dtype=np.intp), *tail])
+        _descend(x, rest, fl, ul, ml, Al, profile, MAX_ITERATIONS)
         c = np.where(x * profile.peak <= ml * (1 + 1e-12), WITHIN_SMALLEST, BREAKS_EVEN)
         c = np.where(over | (x > xmax), NEVER_BELOW, c)
         code[live] = c
         # The volume as the stair's cost over the API's price: exact whatever D's rounding.
-        volume = (fl + ul * profile.instances_at(x, ml)) / a[live]
+        volume = (fl + ul * profile.instances_at(x, ml)) / al
         out[live] = np.where(c == NEVER_BELOW, np.nan, volume)
     return out.reshape(shape), code.reshape(shape)
+
+
+CHUNK = 1 << 15
+CHUNK_STEPS = 32
+
+
+def _descend(
+    x: np.ndarray,
+    moving: np.ndarray,
+    f: np.ndarray,
+    u: np.ndarray,
+    m0: np.ndarray,
+    A: np.ndarray,
+    profile: Profile,
+    steps: int,
+) -> np.ndarray:
+    """Step x[moving] down the staircase (in place) at most `steps` times; the pairs still moving."""
+    for _ in range(steps):
+        if not moving.size:
+            break
+        xm = x[moving]
+        nxt = (f[moving] + u[moving] * profile.instances_after(xm, m0[moving])) / A[moving]
+        settled = np.flatnonzero(nxt >= xm)
+        if settled.size:
+            # A stair that starts exactly on the API line: the fleet is cheaper just below it
+            # too, so it is not a crossing; step below it and go on.
+            sm = moving[settled]
+            below = (f[sm] + u[sm] * profile.instances_at(xm[settled], m0[sm])) / A[sm]
+            nxt[settled] = np.where(below < xm[settled], below, xm[settled])
+        x[moving] = np.minimum(nxt, xm)
+        moving = moving[nxt < xm]
+    return moving
 
 
 def autoscaled_first_crossings(

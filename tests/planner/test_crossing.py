@@ -33,12 +33,13 @@ profiles = st.one_of(
 
 
 def _jumps(D: float, m0: int, weights: tuple[float, ...], hi: float) -> np.ndarray:
-    """Every volume at which some hour's instance count steps up, below hi."""
+    """Every volume at which some hour's instance count steps up, below hi (where the cost
+    functions step: their whole-instance tolerance of 1e-9 included)."""
     out = []
     for w in weights:
         if w > 0:
             k = np.arange(m0, int(hi * w / D) + 2)
-            out.append(k * D / w)
+            out.append((k + 1e-9) * D / w)
     return np.unique(np.concatenate(out)) if out else np.array([])
 
 

@@ -38,7 +38,12 @@ def _perf(app: AppContext):  # -> PerfModel
 @with_inputs
 def breakeven_cmd(app: AppContext, inputs: Inputs, top: int, all_rows: bool, explain: bool, fmt: str) -> None:
     """Self-host or buy tokens? The verdict at your volume, the volume from which self-hosting stays
-    cheaper against each API (low / likely / high), every option ranked, and the assumptions.
+    cheaper against each API (low / likely / high, the soonest over every option), every option
+    ranked, and the assumptions.
+
+    --format csv writes one table for spreadsheets: the column `section` is `breakeven` for the
+    rows of break-even figures (one per API: tokens_per_day, tokens_per_day_low/_high, verdict,
+    both sides' $/1M at your volume) and `option` for the ranked options; filter on it.
 
     Example: planner breakeven --tokens-per-day 5M
     """

@@ -436,6 +436,8 @@ def breakeven_payload(a: Analysis, top: int | None) -> dict[str, Any]:
             "min_replicas": a.policy.min_replicas,
             "ops_usd_per_month": a.policy.ops_usd_per_month,
             "autoscale": a.policy.autoscale,
+            "spot_interruption_allowance": a.policy.spot_allowance,
+            "owned": {gpu: vars(t) for gpu, t in sorted(a.policy.owned.items())},
         },
         "catalog_digest": a.catalog_digest,
     }

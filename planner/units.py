@@ -15,7 +15,7 @@ GIB = 1024**3
 GB = 1e9
 
 _SUFFIXES = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
-_COUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgt]?)\s*$", re.IGNORECASE)
+_COUNT = re.compile(r"^\s*([+-]?[0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgt]?)\s*$", re.IGNORECASE)
 
 
 def parse_count(text: str | float | int, what: str = "value", *, allow_zero: bool = False) -> float:
@@ -30,7 +30,11 @@ def parse_count(text: str | float | int, what: str = "value", *, allow_zero: boo
                 "(e.g. 500k, 5M, 1.5B)"
             )
         value = float(match.group(1)) * _SUFFIXES[match.group(2).lower()]
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    if math.isnan(value):
+        raise PlannerError(f"{what}: {text!r} is not a number")
+    if math.isinf(value):
+        raise PlannerError(f"{what}: {text!r} is too large (not a finite number)")
+    if value < 0 or (value == 0 and not allow_zero):
         raise PlannerError(f"{what}: must be {'zero or ' if allow_zero else ''}positive, got {text!r}")
     return value
 

@@ -213,9 +213,11 @@ class Catalog:
     def api_price(self, name: str) -> ApiPrice:
         """Resolve 'gpt-4o-mini' or 'provider/model' (or an alias such as a dated version)."""
         prices = self.api_prices
-        provider, _, model = name.rpartition("/") if name.count("/") >= 1 else ("", "", name)
-        if provider and not any(p.provider == provider for p in prices):
-            provider, model = "", name  # a model id with a slash in it, e.g. meta-llama/...
+        # 'provider/model' splits at the first slash: model ids hold slashes of their own
+        # (deepinfra/meta-llama/Llama-3.3-70B-Instruct-Turbo), provider names never do.
+        provider, _, model = name.partition("/")
+        if not model or not any(p.provider == provider for p in prices):
+            provider, model = "", name  # no provider prefix: a model id, maybe with a slash in it
         pool = [p for p in prices if not provider or p.provider == provider]
         lowered = model.lower()
         for match in (

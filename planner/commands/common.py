@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -14,8 +14,34 @@ if TYPE_CHECKING:
     from planner.catalog import Catalog
 
 
+class OneLineUsageError(click.ClickException):
+    """click's usage error (usage, blank line, 'Try --help', the error: four lines) as one line."""
+
+    exit_code = 2
+
+    def __init__(self, exc: click.UsageError):
+        command = exc.ctx.command_path if exc.ctx is not None else "planner"
+        super().__init__(f"{exc.format_message().rstrip('.')}. Try '{command} --help'.")
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
+def _one_line(exc: click.UsageError) -> click.ClickException:
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        return exc  # `planner catalog` alone: the help is the answer
+    return OneLineUsageError(exc)
+
+
 class PlannerGroup(click.Group):
-    """Turns PlannerError anywhere below into one clear line on stderr and exit code 2."""
+    """Turns PlannerError anywhere below, and click's usage errors, into one clear line on
+    stderr and exit code 2."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -23,6 +49,8 @@ class PlannerGroup(click.Group):
         except PlannerError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
 
 
 class LazyGroup(PlannerGroup):

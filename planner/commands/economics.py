@@ -15,6 +15,7 @@ from planner.commands.inputs import (
     apply,
     with_inputs,
 )
+from planner.economics.options import DEFAULT_APIS
 from planner.report.render import Column, render_rows, to_json
 
 
@@ -37,7 +38,12 @@ def _perf(app: AppContext):  # -> PerfModel
 @with_inputs
 def breakeven_cmd(app: AppContext, inputs: Inputs, top: int, all_rows: bool, explain: bool, fmt: str) -> None:
     """Self-host or buy tokens? The verdict at your volume, the volume from which self-hosting stays
-    cheaper against each API (low / likely / high), every option ranked, and the assumptions.
+    cheaper against each API (low / likely / high, the soonest over every option), every option
+    ranked, and the assumptions.
+
+    --format csv writes one table for spreadsheets: the column `section` is `breakeven` for the
+    rows of break-even figures (one per API: tokens_per_day, tokens_per_day_low/_high, verdict,
+    both sides' $/1M at your volume) and `option` for the ranked options; filter on it.
 
     Example: planner breakeven --tokens-per-day 5M
     """
@@ -112,9 +118,7 @@ COST_COLUMNS = [
 
 @click.command("cost")
 @apply(WORKLOAD_OPTIONS)
-@click.option(
-    "--api", help="API models, comma-separated. [default: gpt-4o-mini,gpt-4o,claude-3-haiku,gemini-2.0-flash]"
-)
+@click.option("--api", help=f"API models, comma-separated. [default: {','.join(DEFAULT_APIS)}]")
 @format_option
 @click.pass_obj
 @with_inputs
@@ -154,6 +158,28 @@ TCO_COLUMNS = [
 ]
 
 
+def tco_rows(series: list[Any], horizon: int) -> list[dict[str, Any]]:
+    """One row a month: each option's cost that month (month 1 includes one-time switching
+    costs) and its cumulative cost. Keys are option names, which may hold dots."""
+    rows: list[dict[str, Any]] = []
+    for m in range(horizon):
+        row: dict[str, Any] = {"month": m + 1, "tokens_per_day": float(series[0].tokens_per_day[m])}
+        for s in series:
+            row[f"{s.option}: monthly_usd"] = float(s.monthly_usd[m] + (s.one_time_usd if m == 0 else 0))
+            row[f"{s.option}: cumulative_usd"] = float(s.cumulative_usd[m])
+        rows.append(row)
+    return rows
+
+
+def tco_columns(series: list[Any]) -> list[Column]:
+    cols = [*TCO_COLUMNS]
+    for s in series:
+        short = s.option if s.kind == "api" else "self-hosted"
+        for key, header in (("monthly_usd", "$/month"), ("cumulative_usd", "cum. $")):
+            cols.append(Column(f"{s.option}: {key}", f"{short} {header}", lambda x: f"{x:,.0f}", path=False))
+    return cols
+
+
 @click.command("tco")
 @apply(WORKLOAD_OPTIONS)
 @apply(CANDIDATE_OPTIONS)
@@ -168,21 +194,9 @@ def tco_cmd(app: AppContext, inputs: Inputs, fmt: str) -> None:
     Example: planner tco --tokens-per-day 50M --growth-per-month 0.1 --horizon-months 12
     """
     from planner.economics.analysis import analyze
-    from planner.economics.tco import SwitchingCosts, compare
+    from planner.economics.tco import compare
 
-    v = inputs.values
-    horizon = int(v.get("horizon_months", 12))
-    if not 1 <= horizon <= 120:
-        from planner.errors import PlannerError
-
-        raise PlannerError(f"--horizon-months must be between 1 and 120, got {horizon}")
-    switching = SwitchingCosts(
-        **{
-            k: float(v[k])
-            for k in ("prompt_migration_usd", "evaluation_usd", "integration_usd", "monitoring_usd_per_month")
-            if k in v
-        }
-    )
+    horizon, switching = inputs.horizon_months, inputs.switching
     a = analyze(
         app.catalog,
         _perf(app),
@@ -195,13 +209,7 @@ def tco_cmd(app: AppContext, inputs: Inputs, fmt: str) -> None:
     comparison = compare(a, switching, horizon)
     series, payback = comparison.series, comparison.payback_month
     api, plan = a.cheapest_api, a.cheapest_plan
-    rows: list[dict[str, Any]] = []
-    for m in range(horizon):
-        row: dict[str, Any] = {"month": m + 1, "tokens_per_day": float(series[0].tokens_per_day[m])}
-        for s in series:
-            row[f"{s.option} monthly"] = float(s.monthly_usd[m] + (s.one_time_usd if m == 0 else 0))
-            row[f"{s.option} cumulative"] = float(s.cumulative_usd[m])
-        rows.append(row)
+    rows = tco_rows(series, horizon)
     if fmt == "json":
         click.echo(
             to_json(
@@ -225,11 +233,7 @@ def tco_cmd(app: AppContext, inputs: Inputs, fmt: str) -> None:
             )
         )
         return
-    cols = [*TCO_COLUMNS]
-    for s in series:
-        short = s.option if s.kind == "api" else "self-hosted"
-        cols.append(Column(f"{s.option} cumulative", f"{short} cum. $", lambda x: f"{x:,.0f}"))
-    click.echo(render_rows(rows, cols, fmt))
+    click.echo(render_rows(rows, tco_columns(series), fmt))
     if fmt != "table":
         return
     click.echo("")

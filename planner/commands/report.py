@@ -84,7 +84,6 @@ def report_cmd(
     Example: planner report examples/workload.yaml --out report/
     """
     from planner.commands.inputs import resolve
-    from planner.economics.tco import SwitchingCosts
     from planner.perf.model import PerfModel
 
     started = time.perf_counter()
@@ -102,15 +101,7 @@ def report_cmd(
     from planner.report.build import build_report_data
     from planner.report.document import write_report
 
-    v = inputs.values
-    horizon = int(v.get("horizon_months", 12))
-    switching = SwitchingCosts(
-        **{
-            k: float(v[k])
-            for k in ("prompt_migration_usd", "evaluation_usd", "integration_usd", "monitoring_usd_per_month")
-            if k in v
-        }
-    )
+    horizon, switching = inputs.horizon_months, inputs.switching
     name, description = title or "Capacity report", ""
     if inputs.values.get("workload_file") or workload_arg:
         from planner.economics.workload_file import read_workload_file

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from planner.catalog.catalog import Catalog
-from planner.economics.breakeven import BreakEven, Sensitivity, break_even, sensitivity
+from planner.economics.breakeven import BreakEven, break_evens
 from planner.economics.capacity import (
     CapacityPlan,
     Filters,
@@ -16,13 +18,10 @@ from planner.economics.capacity import (
 )
 from planner.economics.cost import ApiCost, api_cost
 from planner.economics.options import DEFAULT_APIS
+from planner.economics.sensitivity import Sensitivity, sensitivity
 from planner.economics.workload import Workload
 from planner.errors import PlannerError
 from planner.perf.model import PerfModel, ReplicaCapacity, batch_capacities
-
-BREAKEVEN_POOL = 40
-"""Break-evens are computed for the cheapest options at the target volume and for each option
-kind's cheapest large-fleet configuration; searching every option adds nothing a reader uses."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +33,7 @@ class Analysis:
     hosted_apis: list[ApiCost]  # the candidate open models served by API providers (same model)
     plans: list[CapacityPlan]  # cheapest first
     failing: list[tuple[str, str, str, int, str]]  # configurations that cannot meet the SLOs
-    best_breakeven: dict[str, BreakEven]  # api label -> the self-hosted option that pays soonest
-    breakevens: list[BreakEven]
+    best_breakeven: dict[str, BreakEven]  # api label -> the soonest over every eligible option
     tornado: list[Sensitivity]  # for the headline pair
     catalog_digest: str
 
@@ -71,20 +69,16 @@ def hosted_versions(catalog: Catalog, models: tuple[str, ...]) -> list:
     return out
 
 
-def _breakeven_pool(plans: list[CapacityPlan], same_model: str | None) -> list[CapacityPlan]:
-    """The options to try against one API: the cheapest at the target volume, plus each GPU's
-    cheapest (large volumes favour big GPUs that are dear at small ones). Against a hosted open
-    model, only self-hosting that same model: the comparison a reader can act on."""
-    pool_from = [p for p in plans if p.candidate.model == same_model] if same_model else plans
-    if same_model and not pool_from:
-        pool_from = plans  # the model is not a candidate here: compare with what is
-    pool = pool_from[:BREAKEVEN_POOL]
-    gpus = {p.candidate.gpu for p in pool}
-    for p in pool_from:
-        if p.candidate.gpu not in gpus:
-            pool.append(p)
-            gpus.add(p.candidate.gpu)
-    return pool
+def eligible_options(plans: list[CapacityPlan], apis: list[ApiCost]) -> np.ndarray:
+    """(options x APIs): which options each API is compared with. Against a hosted open model,
+    only self-hosting that same model (the comparison a reader can act on) when it is a
+    candidate; against any other API, every option."""
+    models = np.array([p.candidate.model for p in plans])
+    cols = []
+    for a in apis:
+        same = models == a.price.open_model
+        cols.append(same if a.price.open_model and same.any() else np.ones(len(plans), dtype=bool))
+    return np.stack(cols, axis=1) if cols else np.zeros((len(plans), 0), dtype=bool)
 
 
 def _same_gpu_prices(plans: list[CapacityPlan]) -> dict[tuple[str, str], list[float]]:
@@ -123,22 +117,16 @@ def analyze(
         )
     spread = _same_gpu_prices(plans)
     all_apis = sorted([*apis, *hosted], key=lambda a: a.usd_per_month)
-    breakevens: list[BreakEven] = []
-    best: dict[str, BreakEven] = {}
-    for a in all_apis:
-        label = f"{a.price.provider}/{a.price.model}"
-        for p in _breakeven_pool(plans, a.price.open_model):
-            c = p.candidate
-            be = break_even(c, workload, policy, a, spread.get((c.gpu, c.pricing), []))
-            breakevens.append(be)
-            cur = best.get(label)
-            if cur is None or (
-                be.likely.tokens_per_day is not None
-                and (
-                    cur.likely.tokens_per_day is None or be.likely.tokens_per_day < cur.likely.tokens_per_day
-                )
-            ):
-                best[label] = be
+    found = break_evens(
+        [p.candidate for p in plans],
+        workload,
+        policy,
+        all_apis,
+        spread,
+        eligible_options(plans, all_apis),
+        plans,
+    )
+    best = {f"{a.price.provider}/{a.price.model}": be for a, be in zip(all_apis, found, strict=True) if be}
     tornado: list[Sensitivity] = []
     headline = _headline(best, all_apis)
     if headline is not None and with_sensitivity:
@@ -170,7 +158,6 @@ def analyze(
         plans,
         failing,
         best,
-        breakevens,
         tornado,
         catalog.digest(),
     )

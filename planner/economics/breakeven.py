@@ -1,120 +1,233 @@
-"""Break-even volumes: from how many tokens a day does a self-hosted fleet stay cheaper than an API?
+"""Break-even volumes: from how many tokens a day does self-hosting stay cheaper than an API?
 
-The API bill is linear in volume; a fleet's is a staircase (whole instances) on top of a fixed
-operations cost. On each stair the fleet's cost is flat while the API's grows, so the two
-curves can cross several times: once where a stair ends below the API line, again where the next
-instance pushes the fleet above it. The break-even reported is the LAST crossing: from that
-volume on, self-hosting stays cheaper. Where the fleet's cost per token at full use exceeds the
-API's, no volume pays: "never".
+For each API the answer is the soonest over EVERY candidate option (model x quant x offer x
+pricing x provisioning): the crossings of all options with all APIs are computed at once
+(`planner.economics.crossing`), likely and in the optimistic (low) and pessimistic (high)
+corner of the throughput band and the same GPU's price spread, and the minimum is taken per API.
+Cost curves are steps, so a crossing is the LAST one: from there on self-hosting stays cheaper.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from planner.economics.capacity import Candidate, Policy, fleet_params
-from planner.economics.cost import ApiCost, FleetParams, autoscaled_usd_per_month
+from planner.economics.crossing import (
+    BREAKS_EVEN,
+    MAX_VOLUME,
+    NEVER,
+    NEVER_BELOW,
+    VERDICTS,
+    Profile,
+    always_on_crossings,
+    autoscaled_first_crossings,
+    last_crossings,
+)
 from planner.economics.workload import Workload
-from planner.perf.model import ReplicaCapacity
-from planner.units import DAYS_PER_MONTH
+from planner.units import DAYS_PER_MONTH, HOURS_PER_MONTH, SECONDS_PER_DAY
 
-MAX_VOLUME = 1e13
-"""Tokens a day beyond which nothing is searched (10 trillion: beyond any single service)."""
+if TYPE_CHECKING:
+    from planner.economics.capacity import Candidate, CapacityPlan, Policy
+    from planner.economics.cost import ApiCost
 
-Verdict = Literal["breaks-even", "within-smallest-fleet", "never"]
+Verdict = Literal["breaks-even", "within-smallest-fleet", "never", "never-below"]
+SCENARIOS = ("likely", "low", "high")
 
 
 @dataclass(frozen=True)
 class Crossing:
-    tokens_per_day: float | None  # the last crossing; None when never
+    tokens_per_day: float | None  # the last crossing; None when never (below MAX_VOLUME)
     first_tokens_per_day: float | None  # where the fleet is first cheaper (may be cheaper only briefly)
     verdict: Verdict
 
-
-def always_on_crossings(
-    d: np.ndarray, u: np.ndarray, f: np.ndarray, m0: np.ndarray, a: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact last and first crossings of f + u * max(m0, ceil(V / d)) with the API line a * V.
-
-    d: volume one instance carries at the peak hour; u: an instance's $/month; f: fixed $/month;
-    m0: minimum instances; a: the API's $/month per token/day. Arrays broadcast (many options x
-    many APIs in one call). Returns (last crossing, first crossing, verdict code), the crossings
-    NaN where the verdict is 0 (never); code 1: within the smallest fleet, 2: breaks even.
-
-    Stair j (j >= m0) spans (j d, (j+1) d] at cost f + (j+1) u. On a stair the fleet's cost is
-    flat while the API's grows, so the fleet is dearest just after a stair starts; it is dearer
-    there than the API when f + (j+1) u > a j d, i.e. j < (f + u) / (a d - u). Past the last such
-    stair it stays cheaper; the crossing on that stair is where a V reaches its cost.
-    """
-    d, u, f, m0, a = (np.asarray(x, dtype=float) for x in (d, u, f, m0, a))
-    margin = a * d - u  # what one more instance's worth of volume saves once the fleet is full
-    never = margin <= 0
-    safe = np.where(never, 1.0, margin)
-    last_bad = np.ceil((f + u) / safe) - 1
-    last = np.where(last_bad >= m0, (f + (last_bad + 1) * u) / a, (f + m0 * u) / a)
-    first = (f + m0 * u) / a
-    j = np.maximum(m0, np.ceil(f / safe) - 1)
-    first = np.where(first > m0 * d, np.maximum(j * d, (f + (j + 1) * u) / a), first)
-    first = np.minimum(first, last)
-    code = np.where(never, 0, np.where(last <= m0 * d, 1, 2))
-    return np.where(never, np.nan, last), np.where(never, np.nan, first), code
+    @property
+    def pays(self) -> bool:
+        return self.tokens_per_day is not None
 
 
-_VERDICTS: tuple[Verdict, ...] = ("never", "within-smallest-fleet", "breaks-even")
+def _crossing(last: float, code: int, first: float | None = None) -> Crossing:
+    verdict: Verdict = VERDICTS[int(code)]  # type: ignore[assignment]
+    if int(code) in (NEVER, NEVER_BELOW):
+        return Crossing(None, None, verdict)
+    first = None if first is None or math.isnan(first) else min(float(first), float(last))
+    return Crossing(float(last), first, verdict)
 
 
-def always_on_crossing(d: float, u: float, f: float, m0: float, a: float) -> tuple[float, float, int] | None:
-    """always_on_crossings for one option and one API, in plain floats (the command-line path: a
-    report computes ~1000 of these, and numpy's per-call overhead would be most of the time).
-    None when never; else (last, first, code). tests/planner/test_economics.py checks both agree."""
-    margin = a * d - u
-    if margin <= 0:
-        return None
-    last_bad = math.ceil((f + u) / margin) - 1
-    last = (f + (last_bad + 1) * u) / a if last_bad >= m0 else (f + m0 * u) / a
-    first = (f + m0 * u) / a
-    if first > m0 * d:
-        j = max(m0, math.ceil(f / margin) - 1)
-        first = max(j * d, (f + (j + 1) * u) / a)
-    first = min(first, last)
-    return last, first, 1 if last <= m0 * d else 2
+@dataclass(frozen=True)
+class BreakEven:
+    api: ApiCost
+    candidate: Candidate  # the option that pays soonest (likely); when none pays, the cheapest at scale
+    likely: Crossing
+    low: Crossing  # optimistic: the soonest any option pays with throughput high and GPUs cheap
+    high: Crossing  # pessimistic: throughput at the bottom of its band, the dearest provider's price
+    self_usd_per_mtok_at_scale: float  # what the option's fleet costs per 1M tokens when full, without
+    # ops: never less at any volume (always-on fleets are sized for the busiest hour)
+    low_candidate: Candidate | None = None
+    high_candidate: Candidate | None = None
+    plan: CapacityPlan | None = None  # the option's fleet at the workload's volume
+
+    @property
+    def api_label(self) -> str:
+        return f"{self.api.price.provider}/{self.api.price.model}"
+
+    @property
+    def provably_never(self) -> bool:
+        return self.likely.verdict == "never"
 
 
-def _always_on(p: FleetParams, peak: float, api_usd_per_token_day: float) -> Crossing:
-    d = float(p.tokens_per_day_per_instance) / peak
-    got = always_on_crossing(
-        d,
-        float(p.instance_usd_per_month),
-        float(p.fixed_usd_per_month),
-        float(p.min_instances),
-        float(api_usd_per_token_day),
+@dataclass(frozen=True)
+class OptionArrays:
+    """The cost curves of many options as arrays; D and u per scenario (likely, low, high)."""
+
+    tokens_per_day_per_instance: np.ndarray  # (3, n): mean traffic one instance carries, at the
+    # target utilization of its SLO capacity
+    instance_usd_per_month: np.ndarray  # (3, n)
+    fixed_usd_per_month: np.ndarray  # (n,)
+    min_instances: np.ndarray  # (n,)
+    autoscaled: np.ndarray  # (n,) bool
+    peak_to_mean: float
+
+    @property
+    def usd_per_mtok_at_scale(self) -> np.ndarray:
+        """Likely cost per 1M tokens of a full fleet, ops aside: a floor at any volume. An
+        always-on fleet is sized for the busiest hour, so it costs peak-to-mean times more."""
+        sized = np.where(self.autoscaled, 1.0, self.peak_to_mean)
+        per_day = self.tokens_per_day_per_instance[0] / sized
+        return self.instance_usd_per_month[0] / (per_day * DAYS_PER_MONTH) * 1e6
+
+
+def price_spread(c: Candidate, same_gpu_prices: Sequence[float]) -> tuple[float, float]:
+    """(lowest, highest) instance price for the same GPU and pricing across providers, per GPU x count."""
+    per_gpu = [p for p in same_gpu_prices if p > 0] or [c.usd_per_hour / c.gpus_per_instance]
+    return min(per_gpu) * c.gpus_per_instance, max(per_gpu) * c.gpus_per_instance
+
+
+def option_arrays(
+    cands: Sequence[Candidate],
+    workload: Workload,
+    policy: Policy,
+    same_gpu_prices: dict[tuple[str, str], list[float]],
+) -> OptionArrays:
+    """Each candidate's staircase: capacity and price, likely and at the ends of their spreads."""
+    n = len(cands)
+    per_replica = np.empty(n)
+    band = np.empty(n)
+    rpi = np.empty(n)
+    price = np.empty((3, n))
+    for i, c in enumerate(cands):
+        per_replica[i] = c.capacity.output_tokens_per_s.value
+        band[i] = c.capacity.band
+        rpi[i] = c.replicas_per_instance
+        cheap, dear = price_spread(c, same_gpu_prices.get((c.gpu, c.pricing), ()))
+        price[:, i] = (c.usd_per_hour, min(cheap, c.usd_per_hour), max(dear, c.usd_per_hour))
+    day = per_replica * (workload.tokens_per_request / workload.output_tokens) * SECONDS_PER_DAY
+    base = day * rpi * policy.target_utilization
+    auto = np.array([c.provisioning == "autoscaled" for c in cands], dtype=bool)
+    capacity = np.stack([base, base * (1 + band), base / (1 + band)])
+    m0 = np.array([math.ceil(policy.min_replicas / c.replicas_per_instance) for c in cands], dtype=float)
+    fixed = np.full(n, policy.ops_usd_per_month)
+    return OptionArrays(capacity, price * HOURS_PER_MONTH, fixed, m0, auto, workload.peak_to_mean)
+
+
+def _all_crossings(opts: OptionArrays, a: np.ndarray, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+    """(3, n options, m APIs) last crossings and verdict codes, in one vectorised pass."""
+    return last_crossings(
+        opts.tokens_per_day_per_instance[:, :, None],
+        opts.instance_usd_per_month[:, :, None],
+        opts.fixed_usd_per_month[None, :, None],
+        opts.min_instances[None, :, None],
+        a[None, None, :],
+        opts.autoscaled[None, :, None],
+        profile,
     )
-    if got is None:
-        return Crossing(None, None, "never")
-    last, first, code = got
-    return Crossing(last, first, _VERDICTS[code])
 
 
-def _numeric(cost, api_usd_per_token_day: float) -> Crossing:
-    """Last crossing of any non-decreasing cost curve with the API line, on a fine log grid then bisection."""
-    vols = np.geomspace(1e3, MAX_VOLUME, 4001)
-    diff = cost(vols) - api_usd_per_token_day * vols
-    if diff[-1] > 0:
-        return Crossing(None, None, "never")
-    bad = np.flatnonzero(diff > 0)
-    if not len(bad):
-        return Crossing(float(vols[0]), float(vols[0]), "within-smallest-fleet")
-    lo, hi = float(vols[bad[-1]]), float(vols[bad[-1] + 1])
-    for _ in range(60):
-        mid = math.sqrt(lo * hi)
-        lo, hi = (mid, hi) if cost(np.array([mid]))[0] > api_usd_per_token_day * mid else (lo, mid)
-    first_ok = np.flatnonzero(diff <= 0)
-    return Crossing(hi, float(vols[first_ok[0]]), "breaks-even")
+def _soonest(last: np.ndarray, code: np.ndarray, eligible: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Per API (column): the option that pays soonest; ties and never go to the lowest `order`."""
+    pays = eligible & ((code != NEVER) & (code != NEVER_BELOW))
+    value = np.where(pays, last, np.inf)
+    best = value.min(axis=0)
+    any_pays = np.isfinite(best)
+    below = eligible & (code == NEVER_BELOW)
+    tie = np.where(any_pays, pays & (value == best), np.where(below.any(axis=0), below, eligible))
+    return np.argmin(np.where(tie, order[:, None], np.iinfo(np.int64).max), axis=0)
+
+
+def break_evens(
+    cands: Sequence[Candidate],
+    workload: Workload,
+    policy: Policy,
+    apis: Sequence[ApiCost],
+    same_gpu_prices: dict[tuple[str, str], list[float]],
+    eligible: np.ndarray | None = None,
+    plans: Sequence[CapacityPlan] | None = None,
+) -> list[BreakEven | None]:
+    """For each API, the break-even over every eligible option (rows of `eligible`, n x m).
+
+    The likely break-even names the option that pays soonest (ties: the one cheapest at scale,
+    then at the workload's volume, then by label); low and high are the soonest any option pays
+    in those corners. Where no option pays, the option cheapest at scale is named.
+    """
+    if not cands or not apis:
+        return [None] * len(apis)
+    profile = Profile(workload.hourly_weights)
+    opts = option_arrays(cands, workload, policy, same_gpu_prices)
+    a = np.array([x.usd_per_token for x in apis]) * DAYS_PER_MONTH
+    last, code = _all_crossings(opts, a, profile)
+    if eligible is None:
+        eligible = np.ones((len(cands), len(apis)), dtype=bool)
+    at_scale = opts.usd_per_mtok_at_scale
+    at_volume = np.array([p.usd_per_month for p in plans]) if plans is not None else np.zeros(len(cands))
+    labels = np.array([c.label for c in cands])
+    order = np.empty(len(cands), dtype=np.int64)
+    order[np.lexsort((labels, at_volume, at_scale))] = np.arange(len(cands))
+    picks = [_soonest(last[s], code[s], eligible, order) for s in range(3)]
+    firsts = _first_crossings(opts, picks[0], a, profile)
+    out: list[BreakEven | None] = []
+    for j, api in enumerate(apis):
+        if not eligible[:, j].any():
+            out.append(None)
+            continue
+        i, lo, hi = (int(p[j]) for p in picks)
+        first = firsts[j] if code[0, i, j] != NEVER else None
+        out.append(
+            BreakEven(
+                api=api,
+                candidate=cands[i],
+                likely=_crossing(last[0, i, j], code[0, i, j], first),
+                low=_crossing(last[1, lo, j], code[1, lo, j]),
+                high=_crossing(last[2, hi, j], code[2, hi, j]),
+                self_usd_per_mtok_at_scale=float(at_scale[i]),
+                low_candidate=cands[lo],
+                high_candidate=cands[hi],
+                plan=plans[i] if plans is not None else None,
+            )
+        )
+    return out
+
+
+def _first_crossings(opts: OptionArrays, i: np.ndarray, a: np.ndarray, profile: Profile) -> np.ndarray:
+    """Where option i[j] is first not dearer than API j (NaN: never, or beyond the search)."""
+    d = opts.tokens_per_day_per_instance[0, i]
+    u, f, m0 = opts.instance_usd_per_month[0, i], opts.fixed_usd_per_month[i], opts.min_instances[i]
+    auto = opts.autoscaled[i]
+    first = always_on_crossings(d / profile.peak, u, f, m0, a)[1]
+    if auto.any():
+        first[auto] = autoscaled_first_crossings(d[auto], u[auto], f[auto], m0[auto], a[auto], profile)
+    return np.where(first > MAX_VOLUME, np.nan, first)
+
+
+def break_even(
+    c: Candidate, workload: Workload, policy: Policy, api: ApiCost, same_gpu_prices: Sequence[float]
+) -> BreakEven:
+    """One option against one API (the pooled computation with a pool of one)."""
+    got = break_evens([c], workload, policy, [api], {(c.gpu, c.pricing): list(same_gpu_prices)})[0]
+    assert got is not None  # one eligible option
+    return got
 
 
 def crossing(
@@ -125,130 +238,19 @@ def crossing(
     capacity_scale: float = 1.0,
     usd_per_hour: float | None = None,
 ) -> Crossing:
-    """Where the candidate's fleet stays cheaper than the API, at a capacity scale and instance price."""
-    p = fleet_params(c, workload, policy, capacity_scale, usd_per_hour)
+    """Where one candidate's fleet stays cheaper than the API, at a capacity scale and instance price."""
+    opts = option_arrays([c], workload, policy, {})
+    d = opts.tokens_per_day_per_instance[:1] * capacity_scale
+    u = (
+        opts.instance_usd_per_month[:1]
+        if usd_per_hour is None
+        else np.array([[usd_per_hour * HOURS_PER_MONTH]])
+    )
+    scaled = OptionArrays(
+        d, u, opts.fixed_usd_per_month, opts.min_instances, opts.autoscaled, opts.peak_to_mean
+    )
+    profile = Profile(workload.hourly_weights)
     a = api.usd_per_token * DAYS_PER_MONTH
-    if c.provisioning == "always-on":
-        return _always_on(p, workload.peak_to_mean, a)
-    if a * float(p.tokens_per_day_per_instance) <= float(p.instance_usd_per_month):
-        return Crossing(None, None, "never")
-    return _numeric(lambda v: autoscaled_usd_per_month(p, v, workload.hourly_weights), a)
-
-
-@dataclass(frozen=True)
-class BreakEven:
-    api: ApiCost
-    candidate: Candidate
-    likely: Crossing
-    low: Crossing  # optimistic: capacity at the top of its band, the cheapest provider's price
-    high: Crossing  # pessimistic: capacity at the bottom of its band, the dearest provider's price
-    self_marginal_usd_per_mtok: float  # the fleet's cost per 1M tokens at full use, without ops
-
-    @property
-    def api_label(self) -> str:
-        return f"{self.api.price.provider}/{self.api.price.model}"
-
-
-def price_spread(c: Candidate, same_gpu_prices: list[float]) -> tuple[float, float]:
-    """(lowest, highest) instance price for the same GPU and pricing across providers, per GPU x count."""
-    per_gpu = [p for p in same_gpu_prices if p > 0] or [c.usd_per_hour / c.gpus_per_instance]
-    return min(per_gpu) * c.gpus_per_instance, max(per_gpu) * c.gpus_per_instance
-
-
-def break_even(
-    c: Candidate, workload: Workload, policy: Policy, api: ApiCost, same_gpu_prices: list[float]
-) -> BreakEven:
-    band = c.capacity.band
-    cheap, dear = price_spread(c, same_gpu_prices)
-    likely = crossing(c, workload, policy, api)
-    low = crossing(c, workload, policy, api, 1 + band, min(cheap, c.usd_per_hour))
-    high = crossing(c, workload, policy, api, 1 / (1 + band), max(dear, c.usd_per_hour))
-    p = fleet_params(c, workload, policy)
-    marginal = float(p.instance_usd_per_month) / (float(p.tokens_per_day_per_instance) * DAYS_PER_MONTH) * 1e6
-    return BreakEven(api, c, likely, low, high, marginal)
-
-
-@dataclass(frozen=True)
-class Sensitivity:
-    factor: str
-    low_setting: str
-    high_setting: str
-    tokens_per_day_low: float | None
-    tokens_per_day_high: float | None
-
-    @property
-    def swing(self) -> float:
-        vals = [v for v in (self.tokens_per_day_low, self.tokens_per_day_high) if v is not None]
-        if len(vals) < 2:
-            return math.inf
-        return abs(math.log(vals[1] / vals[0]))
-
-
-def sensitivity(
-    c: Candidate,
-    workload: Workload,
-    policy: Policy,
-    api: ApiCost,
-    same_gpu_prices: list[float],
-    capacity_for: Callable[[Workload], ReplicaCapacity | None],
-) -> list[Sensitivity]:
-    """How the break-even moves when one input changes and the rest stay (a tornado, widest first).
-
-    `capacity_for` re-runs the performance model when the workload's shape changes (output share).
-    """
-    from planner.economics.cost import api_cost
-
-    band = c.capacity.band
-    cheap, dear = price_spread(c, same_gpu_prices)
-
-    def v(**kw) -> float | None:
-        w = kw.pop("workload", workload)
-        pol = kw.pop("policy", policy)
-        cand = c
-        if w is not workload:
-            cap = capacity_for(w)
-            if cap is None or not cap.meets_slo:
-                return None
-            cand = replace(c, capacity=cap)
-        a = api_cost(api.price, w) if w is not workload else api
-        return crossing(cand, w, pol, a, **kw).tokens_per_day
-
-    rows = [
-        Sensitivity(
-            "throughput per replica",
-            f"+{band:.0%}",
-            f"-{band:.0%}",
-            v(capacity_scale=1 + band),
-            v(capacity_scale=1 / (1 + band)),
-        ),
-        Sensitivity(
-            "GPU price", f"${cheap:,.2f}/h", f"${dear:,.2f}/h", v(usd_per_hour=cheap), v(usd_per_hour=dear)
-        ),
-        Sensitivity(
-            "ops cost",
-            f"${policy.ops_usd_per_month * 0.5:,.0f}/mo",
-            f"${policy.ops_usd_per_month * 1.5:,.0f}/mo",
-            v(policy=replace(policy, ops_usd_per_month=policy.ops_usd_per_month * 0.5)),
-            v(policy=replace(policy, ops_usd_per_month=policy.ops_usd_per_month * 1.5)),
-        ),
-        Sensitivity(
-            "target utilization",
-            "0.9",
-            "0.5",
-            v(policy=replace(policy, target_utilization=0.9)),
-            v(policy=replace(policy, target_utilization=0.5)),
-        ),
-        Sensitivity(
-            "output share",
-            f"{workload.output_tokens / 2:g} out",
-            f"{workload.output_tokens * 2:g} out",
-            _with_output(v, workload, 0.5),
-            _with_output(v, workload, 2.0),
-        ),
-    ]
-    return sorted(rows, key=lambda r: -r.swing if math.isfinite(r.swing) else -1e9)
-
-
-def _with_output(v, workload: Workload, scale: float) -> float | None:
-    """Change the output length per request, holding the prompt and the tokens a day."""
-    return v(workload=replace(workload, output_tokens=workload.output_tokens * scale))
+    last, code = _all_crossings(scaled, np.array([a]), profile)
+    first = _first_crossings(scaled, np.array([0]), np.array([a]), profile)[0]
+    return _crossing(last[0, 0, 0], code[0, 0, 0], first if code[0, 0, 0] == BREAKS_EVEN else None)

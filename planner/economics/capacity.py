@@ -58,6 +58,7 @@ class Candidate:
     price_checked_at: dt.date | None
     price_source: str
     capacity: ReplicaCapacity
+    spot_allowance: float = 0.0  # share added to the published price for interruptions (spot)
 
     @property
     def replicas_per_instance(self) -> int:
@@ -184,6 +185,7 @@ class PricedOffer(NamedTuple):
     usd_per_hour: float
     checked_at: dt.date | None
     source: str
+    allowance: float = 0.0
 
 
 def _priced_offers(catalog: Catalog, filters: Filters, policy: Policy) -> list[PricedOffer]:
@@ -200,9 +202,10 @@ def _priced_offers(catalog: Catalog, filters: Filters, policy: Policy) -> list[P
             price = getattr(o.usd_per_hour, pricing)
             if price is None:
                 continue
-            modes = ["always-on"]
+            modes, allowance = ["always-on"], 0.0
             if pricing == "spot":
-                modes, price = ["autoscaled"], price * (1 + policy.spot_allowance)
+                modes, allowance = ["autoscaled"], policy.spot_allowance
+                price *= 1 + allowance
             elif pricing == "on_demand" and policy.autoscale:
                 modes.append("autoscaled")
             for mode in modes:
@@ -218,6 +221,7 @@ def _priced_offers(catalog: Catalog, filters: Filters, policy: Policy) -> list[P
                         price,
                         o.checked_at,
                         o.source_url,
+                        allowance,
                     )
                 )
     if "owned" in filters.pricing or policy.owned:
@@ -308,6 +312,7 @@ def candidates(
                             o.checked_at,
                             o.source,
                             cap,
+                            o.allowance,
                         )
                     )
     return out, sorted(set(failing))

@@ -127,19 +127,32 @@ def instance_usd_per_month(usd_per_hour: float) -> float:
     return usd_per_hour * HOURS_PER_MONTH
 
 
+DEFAULT_AMORTIZE_MONTHS = 36
+"""Three years: the usual depreciation schedule for servers, and about a GPU generation."""
+DEFAULT_USD_PER_KWH = 0.12
+"""A typical US commercial electricity rate."""
+DEFAULT_PUE = 1.3
+"""Power usage effectiveness of an ordinary colocation data centre (cooling, conversion)."""
+DEFAULT_HOSTING_USD_PER_GPU_MONTH = 150.0
+"""Rack space, network and the share of the server around each GPU (a colocation quote of about
+$1,200 a month for an 8-GPU server)."""
+DEFAULT_POWER_SHARE_OF_TDP = 0.7
+"""Serving GPUs average well below their TDP (memory-bound decode, idle gaps): about 70%."""
+
+
 @dataclass(frozen=True)
 class OwnedHardware:
     """Buying GPUs: the purchase amortised, the power drawn (with cooling), and hosting."""
 
     usd_per_gpu: float
-    amortize_months: int = 36
-    usd_per_kwh: float = 0.12
-    pue: float = 1.3  # data-centre overhead on power (cooling, conversion)
-    hosting_usd_per_gpu_month: float = 150.0  # rack space, network, the server around the GPU (share)
-    utilization_of_tdp: float = 0.7  # average draw while serving, as a share of TDP
+    amortize_months: int = DEFAULT_AMORTIZE_MONTHS
+    usd_per_kwh: float = DEFAULT_USD_PER_KWH
+    pue: float = DEFAULT_PUE  # data-centre overhead on power (cooling, conversion)
+    hosting_usd_per_gpu_month: float = DEFAULT_HOSTING_USD_PER_GPU_MONTH
+    power_share_of_tdp: float = DEFAULT_POWER_SHARE_OF_TDP
 
     def usd_per_gpu_hour(self, tdp_w: float) -> float:
         purchase = self.usd_per_gpu / self.amortize_months / HOURS_PER_MONTH
-        power = tdp_w / 1000 * self.utilization_of_tdp * self.pue * self.usd_per_kwh
+        power = tdp_w / 1000 * self.power_share_of_tdp * self.pue * self.usd_per_kwh
         hosting = self.hosting_usd_per_gpu_month / HOURS_PER_MONTH
         return purchase + power + hosting

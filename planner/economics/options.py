@@ -44,4 +44,9 @@ class Filters:
     pricing: tuple[str, ...] = DEFAULT_PRICING
 
 
-DEFAULT_APIS = ("gpt-4o-mini", "gpt-4o", "claude-3-haiku", "gemini-2.0-flash")
+DEFAULT_APIS = ("gpt-4o-mini", "gpt-4o", "claude-3-haiku", "gemini-2.5-flash-lite")
+"""A small and a large OpenAI model, Anthropic's and Google's low-cost models: the comparisons a
+team considering self-hosting starts from. Each resolves to a price the catalog does not mark
+deprecated (tests/planner/test_economics.py checks)."""
+REPLACED_APIS = {"gemini-2.0-flash": "gemini-2.5-flash-lite"}
+"""Defaults the catalog marks deprecated -> the current model at the same price tier."""

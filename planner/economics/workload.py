@@ -86,7 +86,8 @@ def read_hourly_profile(path: Path) -> tuple[float, ...]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PlannerError(f"{path}: cannot read the hourly profile ({exc.strerror})") from None
-    parts = [p for p in text.replace(",", "\n").split() if p and not p.startswith("#")]
+    lines = (line.split("#", 1)[0] for line in text.splitlines())  # '#' starts a comment
+    parts = [p for line in lines for p in line.replace(",", " ").split()]
     try:
         values = [float(p) for p in parts]
     except ValueError:
@@ -97,9 +98,3 @@ def read_hourly_profile(path: Path) -> tuple[float, ...]:
         raise PlannerError(f"{path}: hourly weights must be non-negative and not all zero")
     mean = sum(values) / 24
     return tuple(v / mean for v in values)
-
-
-def check_share(value: float, what: str) -> float:
-    if not 0.0 <= value <= 1.0:
-        raise PlannerError(f"{what} must be between 0 and 1, got {value:g}")
-    return value

@@ -11,11 +11,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from planner.economics.bounds import BOUNDS
 from planner.errors import PlannerError
 
 
+def _bound(name: str, **kw: Any) -> Any:
+    """An optional field with the range the command-line flag of the same name checks."""
+    return Field(default=None, **BOUNDS[name].field_kwargs(), **kw)
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Volume(_Section):
@@ -25,20 +31,20 @@ class Volume(_Section):
     requests_per_day: str | float | None = None
     input_tokens: int | None = Field(default=None, gt=0)
     output_tokens: int | None = Field(default=None, gt=0)
-    input_share: float | None = Field(default=None, gt=0, lt=1)
-    cached_input_share: float | None = Field(default=None, ge=0, le=1)
-    batch_share: float | None = Field(default=None, ge=0, le=1)
+    input_share: float | None = _bound("input_share")
+    cached_input_share: float | None = _bound("cached_input_share")
+    batch_share: float | None = _bound("batch_share")
 
 
 class Traffic(_Section):
-    peak_to_mean: float | None = Field(default=None, ge=1)
+    peak_to_mean: float | None = _bound("peak_to_mean")
     hourly_weights: list[float] | None = Field(default=None, min_length=24, max_length=24)
-    growth_per_month: float | None = Field(default=None, gt=-1)
+    growth_per_month: float | None = _bound("growth_per_month")
 
 
 class Slo(_Section):
-    ttft_ms: float | None = Field(default=None, gt=0)
-    tpot_ms: float | None = Field(default=None, gt=0)
+    ttft_ms: float | None = _bound("slo_ttft_ms")
+    tpot_ms: float | None = _bound("slo_tpot_ms")
 
 
 class Candidates(_Section):
@@ -52,22 +58,25 @@ class Candidates(_Section):
 
 
 class Fleet(_Section):
-    target_utilization: float | None = Field(default=None, gt=0, le=1)
-    min_replicas: int | None = Field(default=None, ge=1)
-    ops_usd_per_month: float | None = Field(default=None, ge=0)
+    target_utilization: float | None = _bound("target_utilization")
+    min_replicas: int | None = _bound("min_replicas")
+    ops_usd_per_month: float | None = _bound("ops_usd_per_month")
     autoscale: bool | None = None
+    spot_interruption_allowance: float | None = _bound("spot_interruption_allowance")
     owned_usd_per_gpu: dict[str, float] | None = None
-    amortize_months: int | None = Field(default=None, ge=1)
-    usd_per_kwh: float | None = Field(default=None, ge=0)
-    pue: float | None = Field(default=None, ge=1)
+    amortize_months: int | None = _bound("amortize_months")
+    usd_per_kwh: float | None = _bound("usd_per_kwh")
+    pue: float | None = _bound("pue")
+    hosting_usd_per_gpu_month: float | None = _bound("hosting_usd_per_gpu_month")
+    power_share_of_tdp: float | None = _bound("power_share_of_tdp")
 
 
 class Tco(_Section):
-    horizon_months: int | None = Field(default=None, ge=1, le=120)
-    prompt_migration_usd: float | None = Field(default=None, ge=0)
-    evaluation_usd: float | None = Field(default=None, ge=0)
-    integration_usd: float | None = Field(default=None, ge=0)
-    monitoring_usd_per_month: float | None = Field(default=None, ge=0)
+    horizon_months: int | None = _bound("horizon_months")
+    prompt_migration_usd: float | None = _bound("prompt_migration_usd")
+    evaluation_usd: float | None = _bound("evaluation_usd")
+    integration_usd: float | None = _bound("integration_usd")
+    monitoring_usd_per_month: float | None = _bound("monitoring_usd_per_month")
 
 
 class WorkloadFile(_Section):
@@ -83,7 +92,8 @@ class WorkloadFile(_Section):
 
 
 def read_workload_file(path: Path) -> WorkloadFile:
-    """Read and validate a workload file; every problem named with its line, then exit code 2."""
+    """Read and validate a workload file: one line naming every problem (file:line: field:
+    problem; fix), then exit code 2."""
     from planner.catalog.files import CatalogFileError, read_yaml_mapping
     from planner.catalog.loader import describe_error, loc_text
 
@@ -99,7 +109,7 @@ def read_workload_file(path: Path) -> WorkloadFile:
         for err in exc.errors():
             loc, msg = describe_error(dict(err), WorkloadFile)
             problems.append(f"{path}:{row.line_of(loc) or 1}: {loc_text(loc)}: {msg}")
-        raise PlannerError("the workload file has problems:\n  " + "\n  ".join(problems)) from None
+        raise PlannerError("; ".join(problems)) from None
 
 
 def file_values(spec: WorkloadFile) -> dict[str, Any]:
@@ -129,10 +139,13 @@ def file_values(spec: WorkloadFile) -> dict[str, Any]:
         "min_replicas": f.min_replicas,
         "ops_usd_per_month": f.ops_usd_per_month,
         "autoscale": f.autoscale,
+        "spot_interruption_allowance": f.spot_interruption_allowance,
         "owned": tuple(f"{g}={usd}" for g, usd in (f.owned_usd_per_gpu or {}).items()) or None,
         "amortize_months": f.amortize_months,
         "usd_per_kwh": f.usd_per_kwh,
         "pue": f.pue,
+        "hosting_usd_per_gpu_month": f.hosting_usd_per_gpu_month,
+        "power_share_of_tdp": f.power_share_of_tdp,
         "horizon_months": x.horizon_months,
         "prompt_migration_usd": x.prompt_migration_usd,
         "evaluation_usd": x.evaluation_usd,

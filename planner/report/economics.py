@@ -10,9 +10,10 @@ from typing import Any
 
 from planner.economics.analysis import Analysis, headline
 from planner.economics.breakeven import BreakEven, Crossing
-from planner.economics.capacity import DEFAULT_OPS_USD_PER_MONTH, CapacityPlan
+from planner.economics.capacity import DEFAULT_OPS_USD_PER_MONTH, Candidate, CapacityPlan
 from planner.economics.cost import ApiCost
-from planner.report.render import Column, render_markdown, render_rows, render_table
+from planner.economics.crossing import MAX_VOLUME
+from planner.report.render import Column, render_csv, render_markdown, render_table
 from planner.units import HOURS_PER_MONTH, format_count
 
 
@@ -40,20 +41,29 @@ def throughput_basis(plan: CapacityPlan) -> str:
 
 
 def crossing_text(c: Crossing) -> str:
+    if c.verdict == "never-below":
+        return f"over {tokens(MAX_VOLUME)}"
     if c.verdict == "never" or c.tokens_per_day is None:
         return "never"
     return tokens(c.tokens_per_day)
 
 
+def estimate_label(c: Candidate) -> str:
+    """Break-evens rest on the replica's throughput: measured, or estimated by the model."""
+    return "from measured throughput" if c.capacity.output_tokens_per_s.basis == "measured" else "estimated"
+
+
 def breakeven_text(be: BreakEven) -> str:
-    """'28M tokens/day (low 21M, high 39M)' or 'never: ...'."""
+    """'28M tokens/day (estimated; low 21M, high 39M)', 'never below 10T ...' or 'never: ...'."""
     if be.likely.verdict == "never":
         return (
-            f"never: the fleet costs {usd(be.self_marginal_usd_per_mtok)}/1M tokens even when full, "
-            f"the API {usd(be.api.usd_per_mtok)}/1M"
+            f"never: at any volume the fleet costs at least {usd(be.self_usd_per_mtok_at_scale)}/1M "
+            f"vs the API's {usd(be.api.usd_per_mtok)}/1M"
         )
     band = f"low {crossing_text(be.low)}, high {crossing_text(be.high)}"
-    text = f"{tokens(be.likely.tokens_per_day)} tokens/day ({band})"
+    if be.likely.verdict == "never-below":
+        return f"never below {tokens(MAX_VOLUME)} tokens/day ({band}; the search stops there)"
+    text = f"{tokens(be.likely.tokens_per_day)} tokens/day ({estimate_label(be.candidate)}; {band})"
     if be.likely.verdict == "within-smallest-fleet":
         text += ", within the smallest fleet"
     elif be.likely.first_tokens_per_day and be.likely.first_tokens_per_day < 0.95 * (
@@ -89,7 +99,8 @@ def plan_row(rank: int, p: CapacityPlan) -> dict[str, Any]:
         "utilization": p.utilization,
         "headroom": p.headroom,
         "instance_usd_per_hour": c.usd_per_hour,
-        "price_basis": "published" if c.provider != "owned" else "owned (your inputs)",
+        "published_usd_per_hour": c.usd_per_hour / (1 + c.spot_allowance) if c.provider != "owned" else None,
+        "price_basis": price_basis(c),
         "price_checked_at": c.price_checked_at.isoformat() if c.price_checked_at else None,
         "price_source": c.price_source,
         "replica_output_tokens_per_s": c.capacity.output_tokens_per_s.value,
@@ -101,6 +112,14 @@ def plan_row(rank: int, p: CapacityPlan) -> dict[str, Any]:
         "tpot_ms": c.capacity.tpot_ms,
         "limited_by": c.capacity.limited_by,
     }
+
+
+def price_basis(c: Candidate) -> str:
+    if c.provider == "owned":
+        return "owned (your inputs)"
+    if c.spot_allowance:
+        return f"published + {c.spot_allowance:.0%} interruption allowance"
+    return "published"
 
 
 def api_row(rank: int, a: ApiCost) -> dict[str, Any]:
@@ -145,6 +164,8 @@ RANK_COLUMNS = [
     Column("option", "option"),
     Column("gpus", "GPUs", "g"),
     Column("usd_per_month", "$/month", usd),
+    Column("gpu_usd_per_month", "GPU $/mo", usd),
+    Column("ops_usd_per_month", "ops $/mo", usd),
     Column("usd_per_mtok", "$/1M tok", lambda v: f"{v:,.3f}" if v < 10 else f"{v:,.1f}"),
     Column("utilization", "util", lambda v: f"{v:.0%}" if v >= 0.01 else f"{v:.1%}"),
     Column("price_basis", "price"),
@@ -159,6 +180,8 @@ FLEET_COLUMNS = [  # plan_row fields: `planner capacity` and the report's fleet 
     Column("utilization", "utilization", ".1%"),
     Column("headroom", "headroom", ".0%"),
     Column("usd_per_month", "$/month", usd),
+    Column("gpu_usd_per_month", "GPU $/month", usd),
+    Column("ops_usd_per_month", "ops $/month", usd),
     Column("usd_per_mtok", "$/1M tokens", ",.3f"),
     Column("replica_output_tokens_per_s", "out tok/s/replica", ",.0f"),
     Column("throughput_basis", "throughput basis"),
@@ -167,6 +190,8 @@ FLEET_COLUMNS = [  # plan_row fields: `planner capacity` and the report's fleet 
 BREAKEVEN_COLUMNS = [
     Column("api", "API"),
     Column("api_usd_per_mtok", "API $/1M", lambda v: f"{v:,.3f}"),
+    Column("self_usd_per_mtok_at_volume", "self $/1M now", lambda v: f"{v:,.3f}" if v < 10 else f"{v:,.1f}"),
+    Column("utilization", "util now", lambda v: f"{v:.0%}" if v >= 0.01 else f"{v:.1%}"),
     Column("breakeven", "self-hosting stays cheaper from"),
     Column("option", "with"),
 ]
@@ -179,18 +204,29 @@ def breakeven_rows(a: Analysis) -> list[dict[str, Any]]:
         be = a.best_breakeven.get(label)
         if be is None:
             continue
+        plan = be.plan
         rows.append(
             {
                 "api": label,
                 "api_usd_per_mtok": api.usd_per_mtok,
+                "api_usd_per_month": api.usd_per_month,
+                "self_usd_per_mtok_at_volume": plan.usd_per_mtok if plan else None,
+                "self_usd_per_month_at_volume": plan.usd_per_month if plan else None,
+                "utilization": plan.utilization if plan else None,
                 "breakeven": breakeven_text(be),
                 "verdict": be.likely.verdict,
+                "basis": estimate_label(be.candidate),
                 "tokens_per_day": be.likely.tokens_per_day,
                 "tokens_per_day_low": be.low.tokens_per_day,
                 "tokens_per_day_high": be.high.tokens_per_day,
+                "verdict_low": be.low.verdict,
+                "verdict_high": be.high.verdict,
+                "never_below_tokens_per_day": MAX_VOLUME if be.likely.verdict == "never-below" else None,
                 "first_cheaper_tokens_per_day": be.likely.first_tokens_per_day,
-                "self_marginal_usd_per_mtok": be.self_marginal_usd_per_mtok,
+                "self_usd_per_mtok_at_scale": be.self_usd_per_mtok_at_scale,
                 "option": be.candidate.label,
+                "option_low": be.low_candidate.label if be.low_candidate else None,
+                "option_high": be.high_candidate.label if be.high_candidate else None,
                 "same_model": api.price.open_model == be.candidate.model,
             }
         )
@@ -233,6 +269,25 @@ def verdict_lines(a: Analysis) -> list[str]:
     return lines
 
 
+def provisioning_line(a: Analysis) -> str:
+    """How each kind of option in the ranking runs: the line is true per option, not for the default."""
+    kinds: dict[str, set[str]] = {}
+    for p in a.plans:
+        kinds.setdefault(p.candidate.pricing.replace("_", "-"), set()).add(p.candidate.provisioning)
+    words = {"always-on": "always on (sized for the busiest hour)", "autoscaled": "autoscaled by the hour"}
+    parts = [f"{k} {' and '.join(words[m] for m in sorted(v))}" for k, v in sorted(kinds.items())]
+    return "provisioning: " + "; ".join(parts)
+
+
+def owned_lines(a: Analysis) -> list[str]:
+    return [
+        f"owned {gpu}: ${t.usd_per_gpu:,.0f} per GPU over {t.amortize_months} months; power at "
+        f"{t.power_share_of_tdp:.0%} of TDP on average x PUE {t.pue:g} x ${t.usd_per_kwh:g}/kWh; "
+        f"hosting ${t.hosting_usd_per_gpu_month:,.0f} per GPU-month"
+        for gpu, t in sorted(a.policy.owned.items())
+    ]
+
+
 def assumption_lines(a: Analysis) -> list[str]:
     w, pol, f = a.workload, a.policy, a.filters
     ops_note = (
@@ -243,14 +298,23 @@ def assumption_lines(a: Analysis) -> list[str]:
     offer_dates = sorted({p.candidate.price_checked_at for p in a.plans if p.candidate.price_checked_at})
     api_dates = sorted({x.price.price_date for x in a.all_apis if x.price.price_date})
     estimated = sorted({p.candidate.capacity.calibration for p in a.plans})
+    spot = any(p.candidate.spot_allowance for p in a.plans)
     lines = [
         f"SLOs: TTFT <= {w.slo_ttft_ms:g} ms and TPOT <= {w.slo_tpot_ms:g} ms "
         "(predicted means per replica at "
         f"the chosen concurrency); engine {pol.engine}, KV cache {pol.kv_dtype}",
-        f"fleet: sized for the busiest hour at {pol.target_utilization:.0%} of SLO capacity, at least "
-        f"{pol.min_replicas} replica(s); "
-        f"{'on-demand also autoscaled by the hour' if pol.autoscale else 'always on'}; "
-        f"a month is {HOURS_PER_MONTH:g} hours",
+        f"fleet: replicas for the load at {pol.target_utilization:.0%} of SLO capacity, at least "
+        f"{pol.min_replicas} replica(s); a month is {HOURS_PER_MONTH:g} hours",
+        provisioning_line(a),
+        *(
+            [
+                f"spot: published prices + {pol.spot_allowance:.0%} interruption allowance (instances "
+                "re-started after interruptions; --spot-interruption-allowance)"
+            ]
+            if spot
+            else []
+        ),
+        *owned_lines(a),
         f"operations: {usd(pol.ops_usd_per_month)}/month per self-hosted fleet{ops_note}, "
         "its own line in every cost",
         f"traffic: cached input share {w.cached_input_share:.0%} (prompt cache for APIs, prefix cache for "
@@ -264,18 +328,27 @@ def assumption_lines(a: Analysis) -> list[str]:
         + "; cloud offers checked "
         + (f"{offer_dates[0]} to {offer_dates[-1]}" if offer_dates else "-"),
         "throughput (estimated): roofline calibrated on " + "; ".join(estimated),
-        "break-even low/high: throughput at the top/bottom of its error band and the cheapest/dearest "
-        "provider's price for the same GPU; cost curves are steps, so the last crossing is reported",
+        f"break-even (estimated: it rests on the throughput estimates): per API the soonest over all "
+        f"{len(a.plans)} options; low/high: throughput at the top/bottom of its error band and the "
+        "cheapest/dearest provider's price for the same GPU; cost curves are steps, so the last crossing "
+        f"is reported; volumes searched up to {tokens(MAX_VOLUME)} tokens/day",
         f"catalog digest {a.catalog_digest}",
     ]
     return lines
+
+
+def csv_rows(be_rows: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One table for spreadsheets: `section` says what a row is, breakeven (one per API: the
+    break-even volumes) or option (the ranked options at the volume); a column a section does
+    not use is empty."""
+    return [{"section": "breakeven", **r} for r in be_rows] + [{"section": "option", **r} for r in rows]
 
 
 def render_breakeven(a: Analysis, fmt: str, top: int | None, explain: bool) -> str:
     rows = ranked_rows(a, top)
     be_rows = breakeven_rows(a)
     if fmt == "csv":
-        return render_rows(rows, RANK_COLUMNS, "csv")
+        return render_csv(csv_rows(be_rows, rows))
     if fmt == "markdown":
         out = ["## Verdict", "", *[line.strip() for line in verdict_lines(a)], "", "## Break-even", ""]
         out += [render_markdown(be_rows, BREAKEVEN_COLUMNS), "", "## Options by monthly cost", ""]
@@ -363,6 +436,8 @@ def breakeven_payload(a: Analysis, top: int | None) -> dict[str, Any]:
             "min_replicas": a.policy.min_replicas,
             "ops_usd_per_month": a.policy.ops_usd_per_month,
             "autoscale": a.policy.autoscale,
+            "spot_interruption_allowance": a.policy.spot_allowance,
+            "owned": {gpu: vars(t) for gpu, t in sorted(a.policy.owned.items())},
         },
         "catalog_digest": a.catalog_digest,
     }

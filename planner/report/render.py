@@ -17,12 +17,13 @@ Format = Literal["table", "json", "csv", "markdown"]
 
 @dataclass(frozen=True)
 class Column:
-    key: str  # dotted path into a row ("ttft_ms.p50")
+    key: str  # a dotted path into nested rows ("ttft_ms.p50"); with path=False, one key as it is
     header: str
     fmt: str | Callable[[Any], str] = ""  # a format spec for numbers, or a function
+    path: bool = True  # False for keys that are names (an option label may hold dots: "llama-3.1")
 
     def text(self, row: Mapping[str, Any]) -> str:
-        value = lookup(row, self.key)
+        value = lookup(row, self.key) if self.path else row.get(self.key)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "-"
         if callable(self.fmt):

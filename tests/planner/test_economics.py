@@ -10,7 +10,6 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from planner.catalog import Catalog
-from planner.economics.breakeven import _numeric, always_on_crossing, always_on_crossings
 from planner.economics.cost import (
     FleetParams,
     OwnedHardware,
@@ -18,6 +17,7 @@ from planner.economics.cost import (
     api_cost,
     autoscaled_usd_per_month,
 )
+from planner.economics.crossing import always_on_crossings
 from planner.economics.tco import SwitchingCosts, TcoSeries, payback_month
 from planner.economics.workload import Workload, diurnal_profile
 from planner.units import DAYS_PER_MONTH, HOURS_PER_MONTH
@@ -112,23 +112,6 @@ def test_breakeven_is_the_last_crossing(p: FleetParams, peak: float, api_usd_per
     assert gap(np.array([first * (1 + 1e-9)]))[0] <= 1e-6 * max(1.0, a * first)
 
 
-@settings(max_examples=300, deadline=None)
-@given(fleets, st.floats(1, 4), st.floats(1e-9, 1e-4))
-def test_the_scalar_crossing_is_the_array_one(p: FleetParams, peak: float, api_usd_per_token: float) -> None:
-    a = api_usd_per_token * DAYS_PER_MONTH
-    args = (p.tokens_per_day_per_instance / peak, p.instance_usd_per_month, p.fixed_usd_per_month,
-            p.min_instances, a)  # fmt: skip
-    last, first, code = always_on_crossings(*args)
-    got = always_on_crossing(*(float(x) for x in args))
-    if int(code) == 0:
-        assert got is None
-        return
-    assert got is not None
-    assert got[2] == int(code)
-    assert got[0] == pytest.approx(float(last), rel=1e-12)
-    assert got[1] == pytest.approx(float(first), rel=1e-12)
-
-
 def test_breakeven_by_hand() -> None:
     # $1,000 ops, $2,000 per instance, 10M tokens/day per instance, API $0.50 per 1M tokens.
     a = 0.5e-6 * DAYS_PER_MONTH
@@ -145,14 +128,6 @@ def test_breakeven_by_hand() -> None:
     assert last == pytest.approx(11_000 / a)
 
 
-def test_numeric_crossing_agrees_with_the_closed_form() -> None:
-    p = FleetParams(3e7, 1500.0, 1, 3000.0)
-    a = 4e-6 * DAYS_PER_MONTH
-    exact, _, _ = always_on_crossings(3e7 / 2.0, 1500.0, 3000.0, 1, a)
-    numeric = _numeric(lambda v: always_on_usd_per_month(p, v, 2.0), a)
-    assert numeric.tokens_per_day == pytest.approx(float(exact), rel=1e-6)
-
-
 def test_owned_hardware_hourly_cost_by_hand() -> None:
     owned = OwnedHardware(usd_per_gpu=30_000, amortize_months=36, usd_per_kwh=0.12, pue=1.3)
     per_hour = owned.usd_per_gpu_hour(700)
@@ -167,3 +142,26 @@ def test_payback_month() -> None:
     never = TcoSeries("self", "self-hosted", np.ones(6), np.full(6, 1200.0), 0.0)
     assert payback_month(never, api) is None
     assert SwitchingCosts().one_time_usd == 17_000
+
+
+def test_every_printed_api_label_resolves_to_itself(cat) -> None:
+    """The tool prints APIs as provider/model; model ids may hold slashes of their own."""
+    for p in cat.api_prices:
+        got = cat.api_price(f"{p.provider}/{p.model}")
+        assert (got.provider, got.model) == (p.provider, p.model)
+    got = cat.api_price("deepinfra/meta-llama/Llama-3.3-70B-Instruct-Turbo")
+    assert (got.provider, got.model) == ("deepinfra", "meta-llama/Llama-3.3-70B-Instruct-Turbo")
+    assert (
+        cat.api_price("meta-llama/Llama-3.3-70B-Instruct-Turbo").model
+        == "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+    )
+
+
+def test_default_apis_are_current_models(cat) -> None:
+    from planner.economics.options import DEFAULT_APIS, REPLACED_APIS
+
+    for name in DEFAULT_APIS:
+        assert not cat.api_price(name).deprecated, name
+    for old, new in REPLACED_APIS.items():
+        assert cat.api_price(old).deprecated
+        assert new in DEFAULT_APIS

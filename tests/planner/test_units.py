@@ -38,3 +38,27 @@ def test_parse_int_list() -> None:
 @given(st.floats(min_value=1, max_value=1e14, allow_nan=False))
 def test_format_count_round_trips_to_three_significant_digits(value: float) -> None:
     assert parse_count(format_count(value)) == pytest.approx(value, rel=5e-3)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("-5M", "must be positive, got '-5M'"),
+        ("-0.5", "must be positive"),
+        ("0", "must be positive"),
+        ("1e400", "too large (not a finite number)"),
+        ("lots", "cannot read 'lots' as a number"),
+        (float("nan"), "is not a number"),
+    ],
+)
+def test_parse_count_says_what_is_wrong(text, message: str) -> None:
+    with pytest.raises(PlannerError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_count(text, "--tokens-per-day")
+
+
+def test_the_engine_vocabulary_is_the_performance_models() -> None:
+    from planner.perf.predict import STATIC_BATCH_ENGINES
+    from planner.perf.roofline import CONTINUOUS_ENGINES
+    from planner.vocab import ENGINES
+
+    assert set(ENGINES) == {*CONTINUOUS_ENGINES, *STATIC_BATCH_ENGINES}

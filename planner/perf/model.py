@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from planner.catalog.catalog import Catalog
+from planner.catalog.catalog import Catalog, bundled_catalog_dir
 from planner.errors import PlannerError
 from planner.perf.calibration import (
     ROOFLINE_BAND,
@@ -43,6 +43,10 @@ _MODEL_SOURCES = (
     "quant.py",
     "params.py",
 )
+CALIBRATION_KINDS = ("measurements", "models", "gpus")
+SHIPPED_CALIBRATION = "calibration.json"
+"""The bundled catalogs' calibration, computed by scripts/gen_calibration.py and checked current by
+a test: it spares a fresh install the fit (scipy and ~0.5 s) on its first command."""
 MATCH_TOLERANCE = 0.1  # input/output lengths within 10% count as the same workload
 _CALIBRATED: dict[str, dict[GroupKey, Calibration]] = {}
 """Calibrations computed in this process, by cache key (model code + catalog files): a pure function
@@ -162,8 +166,20 @@ class PerfModel:
         here = Path(__file__).resolve().parent
         for name in _MODEL_SOURCES:
             h.update((here / name).read_bytes())
-        h.update(self.catalog.fingerprint(("measurements", "models", "gpus")).encode())
+        h.update(self.catalog.fingerprint(CALIBRATION_KINDS).encode())
         return h.hexdigest()[:20]
+
+    def content_key(self) -> str:
+        """What the calibration is a function of, by content (not paths or times): the model's code
+        and the bytes of the catalog files calibration reads. Equal keys, equal calibrations."""
+        h = hashlib.sha256()
+        here = Path(__file__).resolve().parent
+        for name in _MODEL_SOURCES:
+            h.update(name.encode() + b"\0" + (here / name).read_bytes())
+        for kind in CALIBRATION_KINDS:
+            for path in self.catalog.kind_files(kind):
+                h.update(f"{kind}/{path.name}".encode() + b"\0" + path.read_bytes())
+        return h.hexdigest()[:24]
 
     def calibrations(self) -> dict[GroupKey, Calibration]:
         if self._calibrations is not None:
@@ -173,21 +189,33 @@ class PerfModel:
             self._calibrations = _CALIBRATED[key]
             return self._calibrations
         path = _cache_dir() / f"calibration-{key}.json"
-        if self.use_cache and path.is_file():
-            try:
-                self._calibrations = _load_calibrations(path)
-                return self._calibrations
-            except (ValueError, KeyError, TypeError, OSError):
-                pass  # a stale or damaged cache is recomputed
-        from planner.perf.calibrate import calibrate_with_bands  # fitting: scipy
+        cals = self._load_cached(path) if self.use_cache else None
+        if cals is None:
+            from planner.perf.calibrate import calibrate_with_bands  # fitting: scipy
 
-        cals = calibrate_with_bands(self.setups())
+            cals = calibrate_with_bands(self.setups())
         self._calibrations = cals
         if self.use_cache:
             _CALIBRATED[key] = cals
-            with contextlib.suppress(OSError):  # a read-only home only costs speed
-                _save_calibrations(path, cals)
+            if not path.is_file():
+                with contextlib.suppress(OSError):  # a read-only home only costs speed
+                    _save_calibrations(path, cals)
         return cals
+
+    def _load_cached(self, path: Path) -> dict[GroupKey, Calibration] | None:
+        """This machine's cache, else the calibration shipped with the package when it was computed
+        from exactly these catalog files and this code (a fresh install then never fits)."""
+        try:
+            if path.is_file():
+                return _load_calibrations(json.loads(path.read_text()))
+            shipped = bundled_catalog_dir() / SHIPPED_CALIBRATION
+            if shipped.is_file():
+                data = json.loads(shipped.read_text())
+                if data.get("content_key") == self.content_key():
+                    return _load_calibrations(data["calibrations"])
+        except (ValueError, KeyError, TypeError, OSError):
+            pass  # a stale or damaged cache is recomputed
+        return None
 
     def calibration_for(
         self, gpu: str, engine: str, quant: str
@@ -429,10 +457,8 @@ def _interpolate_measured(
     )
 
 
-def _save_calibrations(path: Path, cals: dict[GroupKey, Calibration]) -> None:
-    from planner.catalog.files import atomic_write_text
-
-    rows = [
+def calibration_rows(cals: dict[GroupKey, Calibration]) -> list[dict]:
+    return [
         {
             "key": list(c.key),
             "efficiency": asdict(c.efficiency),
@@ -447,12 +473,17 @@ def _save_calibrations(path: Path, cals: dict[GroupKey, Calibration]) -> None:
         }
         for c in cals.values()
     ]
-    atomic_write_text(path, json.dumps(rows))
 
 
-def _load_calibrations(path: Path) -> dict[GroupKey, Calibration]:
+def _save_calibrations(path: Path, cals: dict[GroupKey, Calibration]) -> None:
+    from planner.catalog.files import atomic_write_text
+
+    atomic_write_text(path, json.dumps(calibration_rows(cals)))
+
+
+def _load_calibrations(rows: list[dict]) -> dict[GroupKey, Calibration]:
     out = {}
-    for row in json.loads(path.read_text()):
+    for row in rows:
         key = tuple(row["key"])
         out[key] = Calibration(
             key,  # type: ignore[arg-type]

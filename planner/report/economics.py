@@ -26,6 +26,15 @@ def usd(value: float) -> str:
     return f"${value:.3g}"
 
 
+def usd_pair(a: float, b: float) -> tuple[str, str]:
+    """Two per-token prices with enough digits to tell them apart ($0.121 vs $0.117, not $0.12 twice)."""
+    for digits in (3, 4, 5, 6):
+        pa, pb = f"${a:.{digits}g}", f"${b:.{digits}g}"
+        if pa != pb or a == b:
+            return pa, pb
+    return pa, pb
+
+
 def tokens(value: float | None) -> str:
     return "-" if value is None else format_count(value)
 
@@ -56,10 +65,8 @@ def estimate_label(c: Candidate) -> str:
 def breakeven_text(be: BreakEven) -> str:
     """'28M tokens/day (estimated; low 21M, high 39M)', 'never below 10T ...' or 'never: ...'."""
     if be.likely.verdict == "never":
-        return (
-            f"never: at any volume the fleet costs at least {usd(be.self_usd_per_mtok_at_scale)}/1M "
-            f"vs the API's {usd(be.api.usd_per_mtok)}/1M"
-        )
+        fleet, api = usd_pair(be.self_usd_per_mtok_at_scale, be.api.usd_per_mtok)
+        return f"never: at any volume the fleet costs at least {fleet}/1M vs the API's {api}/1M"
     band = f"low {crossing_text(be.low)}, high {crossing_text(be.high)}"
     if be.likely.verdict == "never-below":
         return f"never below {tokens(MAX_VOLUME)} tokens/day ({band}; the search stops there)"

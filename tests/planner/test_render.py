@@ -19,3 +19,11 @@ def test_a_key_with_dots_in_its_name_is_found_as_it_is() -> None:
     assert "0.83" in table
     assert "0.9" in table
     assert "-" not in table.splitlines()[-1]
+
+
+def test_two_close_prices_are_printed_apart() -> None:
+    from planner.report.economics import usd_pair
+
+    assert usd_pair(0.1211, 0.1172) == ("$0.121", "$0.117")
+    assert usd_pair(0.12001, 0.12004) == ("$0.12001", "$0.12004")
+    assert usd_pair(0.0339, 0.025) == ("$0.0339", "$0.025")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -12,9 +14,25 @@ from pathlib import Path
 import pytest
 
 from gpu_bench.engines.common import NvmlPeak, visible_devices
-from tests.gpu_bench.conftest import gpu_bench
+from tests.conftest import ROOT
 
 HAS_CUDA = importlib.util.find_spec("torch") is not None and __import__("torch").cuda.is_available()
+
+
+def gpu_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    """`gpu-bench ARGS` in a fresh process, keeping PYTHONPATH: on the device machine the carried
+    wheels are installed into a folder on it (scripts/device_check.sh)."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": path}
+    return subprocess.run(
+        [sys.executable, "-m", "gpu_bench.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
+
 
 UUIDS = ["GPU-aaaa-1111", "GPU-bbbb-2222", "GPU-cccc-3333", "GPU-dddd-4444"]
 

@@ -120,7 +120,10 @@ def _crash_record(config: RunConfig, end: WorkerEnd, timeout_s: float) -> dict[s
     how, status = _how(end, timeout_s)
     if status == "error" and not end.timed_out and "out of memory" in end.log_tail.lower():
         status = "oom"
-    retryable = any(name in end.log_tail for name in ("ModuleNotFoundError", "ImportError"))
+    # A Python that died importing (its traceback's last line): an install fixes it, so run it again.
+    retryable = end.code > 0 and any(
+        line.startswith(("ModuleNotFoundError", "ImportError")) for line in end.log_tail.splitlines()
+    )
     record = failed_record(
         config, status, f"{how}; last log lines:\n{end.log_tail}", env, gpu, retryable=retryable
     )
@@ -297,8 +300,8 @@ class Runner:
             deadline: float | None = time.monotonic() + self.timeout_s
             while True:
                 try:
-                    wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-                    line = lines.get(timeout=wait if deadline is not None else 30.0)
+                    wait = 30.0 if deadline is None else max(0.0, deadline - time.monotonic())
+                    line = lines.get(timeout=wait)
                 except queue.Empty:
                     if deadline is None:  # killed, yet its stdout stays open: give up on it
                         break

@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from gpu_bench import __version__
-from gpu_bench.requirements import require_engines
 from planner.commands.common import PlannerGroup, format_option
 from planner.report.render import Column, render_mapping, render_rows, to_json
 
@@ -139,16 +138,18 @@ def _default_out() -> Path:
     type=float,
     default=3600.0,
     show_default=True,
-    help="Seconds one configuration may take before it is recorded as an error.",
+    help="Seconds one configuration may take (model load included) before it is recorded as an error.",
 )
 @click.option("--no-resume", is_flag=True, help="Measure again what the output file already holds.")
+@click.option("--retry-failed", is_flag=True, help="Run again the configurations recorded as oom or error.")
 @format_option
 def run_cmd(**opts: Any) -> None:
     """Measure one model at several batch sizes: prefill/TTFT, decode tokens/s, E2E, peak VRAM.
 
-    Warm-up excluded, repeats reported as median and spread, fixed output length (EOS ignored and
-    checked on the output). Each batch size runs in a worker process; an OOM is recorded as a
-    result and the others go on. Example: gpu-bench run --model llama-3.1-8b-instruct --quant
+    Warm-up excluded, repeats reported as median and spread, fixed output length (EOS ignored,
+    the tokens produced counted on the output). The batch sizes run in a worker process that loads
+    the model once; an OOM is recorded as a result and the others go on. Each record is appended
+    as it finishes; Ctrl-C keeps them. Example: gpu-bench run --model llama-3.1-8b-instruct --quant
     bnb-nf4 --batch-sizes 1,8,32 --input-len 512 --output-len 128
     """
     from gpu_bench.config import RunConfig
@@ -182,21 +183,46 @@ def run_cmd(**opts: Any) -> None:
     for c in configs:
         check(c)
     _check_model(base)
-    require_engines(configs, "gpu-bench run")
     store = RecordStore(opts["out"] or _default_out())
     runner = Runner(store, _workdir(opts["workdir"]), timeout_s=opts["timeout_s"])
-    runner.run(configs, resume=not opts["no_resume"])
+    resume, retry = not opts["no_resume"], opts["retry_failed"]
+    code = _measure(configs, store, runner, "gpu-bench run", resume=resume, retry_failed=retry)
+    if code not in (0, 2):
+        raise SystemExit(code)
     keys = {c.key() for c in configs}
     rows = [r for r in store.rows() if r.get("engine", {}).get("args", {}).get("config_key") in keys]
     rows.sort(key=lambda r: r.get("batch_size", 0))
     if opts["fmt"] == "json":
         click.echo(to_json(rows))
         return
-    click.echo(render_rows(rows, RUN_COLUMNS, opts["fmt"]))
-    if opts["fmt"] == "table":
-        click.echo(
-            f"\nrecords in {store.path} (device={device}; CPU records are never used for GPU planning)"
-        )
+    if rows:
+        click.echo(render_rows(rows, RUN_COLUMNS, opts["fmt"]))
+        if opts["fmt"] == "table":
+            click.echo(
+                f"\nrecords in {store.path} (device={device}; CPU records are never used for GPU planning)"
+            )
+    raise SystemExit(code)
+
+
+def _measure(
+    configs: list[Any], store: Any, runner: Any, what: str, resume: bool = True, retry_failed: bool = False
+) -> int:
+    """Run what is not recorded yet and can run here; the exit code: 0, 2 if some configurations
+    wait for a package (one line each on stderr, nothing recorded for them), 128+N if stopped by
+    signal N (the records reported before it are kept)."""
+    from gpu_bench.requirements import split_by_requirements
+    from gpu_bench.runner import Interrupted
+
+    done = store.done(retry_failed) if resume else set()
+    runnable, lines = split_by_requirements([c for c in configs if c.key() not in done], what)
+    for line in lines:
+        click.echo(f"error: {line}", err=True)
+    waiting = {c.key() for c in configs if c.key() not in done} - {c.key() for c in runnable}
+    try:
+        runner.run([c for c in configs if c.key() not in waiting], resume=resume, retry_failed=retry_failed)
+    except Interrupted as exc:
+        return exc.exit_code
+    return 2 if lines else 0
 
 
 def _check_model(config: Any) -> None:
@@ -228,7 +254,14 @@ def _has_gpu() -> bool:
     help="JSONL to append to. [default: the file's out:, else SWEEP.jsonl beside it]",
 )
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("--timeout", "timeout_s", type=float, default=3600.0, show_default=True)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=3600.0,
+    show_default=True,
+    help="Seconds one configuration may take (model load included) before it is recorded as an error.",
+)
 @click.option("--retry-failed", is_flag=True, help="Run again the configurations recorded as oom or error.")
 @click.option("--dry-run", is_flag=True, help="List the configurations and exit.")
 def sweep_cmd(
@@ -241,9 +274,11 @@ def sweep_cmd(
 ) -> None:
     """Run the matrix in SWEEP_FILE (YAML; see examples/sweep-h200.yaml), resumably.
 
-    Every configuration runs in a worker process: an OOM, a CUDA error or a segfault is recorded
-    (status oom or error, with the message) and the sweep goes on. Re-running skips what is
-    recorded; Ctrl-C keeps every finished record.
+    Every configuration runs in a worker process: an OOM, a CUDA error, a segfault or a timeout is
+    recorded (status oom or error, with the message) and the sweep goes on. Each record is appended
+    as it finishes; Ctrl-C (or SIGTERM) stops the worker and keeps them; re-running skips what is
+    recorded. Configurations whose engine lacks a package are skipped with the install that fixes
+    it, the rest run, and the exit code is 2.
     """
     from gpu_bench.results import failed_record
     from gpu_bench.runner import Runner
@@ -261,7 +296,6 @@ def sweep_cmd(
             )
         click.echo(f"{len(configs)} configurations -> {target}")
         return
-    require_engines(configs, "gpu-bench sweep")
     store = RecordStore(target)
     runnable = []
     done = store.done(retry_failed)
@@ -276,10 +310,12 @@ def sweep_cmd(
 
             store.append(failed_record(c, "error", f"invalid configuration: {exc}", capture(), None))
             click.echo(f"invalid configuration recorded as error: {exc}", err=True)
-    Runner(store, _workdir(workdir), timeout_s=timeout_s).run(runnable, retry_failed=retry_failed)
+    runner = Runner(store, _workdir(workdir), timeout_s=timeout_s)
+    code = _measure(runnable, store, runner, "gpu-bench sweep", retry_failed=retry_failed)
     rows = store.rows()
     ok = sum(1 for r in rows if r.get("status", "ok") == "ok")
     click.echo(f"{len(rows)} records in {target}: {ok} ok, {len(rows) - ok} oom or error")
+    raise SystemExit(code)
 
 
 SERVE_COLUMNS = [
@@ -381,8 +417,10 @@ def serve_cmd(**o: Any) -> None:
     Example: gpu-bench serve --endpoint http://127.0.0.1:8000/v1 --model NAME --concurrency 1,4,16
     --input-len 512 --output-len 128 --num-requests 200 --out FILE.jsonl
     """
+    from gpu_bench.requirements import require_tokenizer
     from gpu_bench.serving.runner import serve_main
 
+    require_tokenizer(o["tokenizer"], "gpu-bench serve")
     serve_main(o)
 
 

@@ -62,8 +62,12 @@ def record_id(config: RunConfig, when: dt.datetime) -> str:
 
 
 def ok_record(config: RunConfig, m: Measurement, env: Environment, gpu_id: str | None) -> MeasurementRecord:
-    """Throughputs from medians over the repeats; the spread says how much the repeats agree."""
+    """Throughputs from medians over the repeats; the spread says how much the repeats agree.
+
+    Output tokens are the engine's own count (mean per sequence), not the length asked for.
+    """
     base = _common(config, env, gpu_id)
+    base["output_tokens"] = m.output_tokens
     b, out = config.batch_size, m.output_tokens
     e2e = statistics.median(m.e2e_s)
     decode = [max(t - p, 1e-9) for t, p in zip(m.e2e_s, m.prefill_s, strict=True)]
@@ -107,17 +111,25 @@ def failed_record(
     env: Environment,
     gpu_id: str | None,
     engine_version: str | None = None,
+    retryable: bool = False,
+    inferred: bool = False,
 ) -> MeasurementRecord:
-    """A configuration that ran out of memory or failed: a result, kept like any other."""
+    """A configuration that ran out of memory or failed: a result, kept like any other.
+
+    retryable: the cause is this machine's environment (an import failed), so resume runs it
+    again. inferred: not run, its status follows from another configuration (a smaller batch's OOM).
+    """
     base = _common(config, env, gpu_id)
+    args: dict[str, Any] = {"config_key": config.key(), "scale": config.scale}
+    if retryable:
+        args["retryable"] = True
+    if inferred:
+        args["not_run"] = True
     return MeasurementRecord(
         id=record_id(config, base["measured_at"]),
-        engine=EngineInfo(
-            name=config.engine,
-            version=engine_version,
-            args={"config_key": config.key(), "scale": config.scale},
-        ),
+        engine=EngineInfo(name=config.engine, version=engine_version, args=args),
         status=status,  # type: ignore[arg-type]
         error=error[:2000],
+        notes="not run: inferred from a smaller batch's out-of-memory" if inferred else None,
         **base,
     )

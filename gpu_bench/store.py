@@ -38,10 +38,26 @@ class RecordStore:
         return out
 
     def done(self, retry_failed: bool = False) -> set[str]:
-        """Configuration keys already recorded (failed ones too, unless they should be retried)."""
+        """Configuration keys already recorded: ok ones, and failed ones unless they should be
+        retried (retry_failed, or a failure caused by this machine's environment)."""
         keys = set()
         for row in self.rows():
             key = row.get("engine", {}).get("args", {}).get("config_key")
-            if key and (row.get("status", "ok") == "ok" or not retry_failed):
+            if not key:
+                continue
+            if row.get("status", "ok") == "ok" or not (retry_failed or is_retryable(row)):
                 keys.add(key)
         return keys
+
+
+ENVIRONMENT_ERRORS = ("ModuleNotFoundError", "ImportError")
+
+
+def is_retryable(row: dict[str, Any]) -> bool:
+    """A failure an install can fix: marked so by the worker, or (records written before that
+    mark existed) an error that starts with an import failure."""
+    if row.get("status", "ok") == "ok":
+        return False
+    if row.get("engine", {}).get("args", {}).get("retryable"):
+        return True
+    return (row.get("error") or "").startswith(ENVIRONMENT_ERRORS)

@@ -134,6 +134,17 @@ def check(config: RunConfig) -> None:
         raise PlannerError(f"scale must be one of {SCALES} and dtype one of {DTYPES}")
     if config.quant in ("awq-int4", "gptq-int4", "gptq-int8") and config.weights == "dummy":
         raise PlannerError(f"{config.quant} needs a real quantized checkpoint: give --weights PATH")
+    if (
+        config.engine == "vllm"
+        and config.quant.startswith("bnb-")
+        and config.weights == "dummy"
+        and config.scale == "full"
+    ):
+        raise PlannerError(
+            f"vLLM's bitsandbytes ({config.quant}) quantizes a checkpoint as it reads it "
+            '(load_format="bitsandbytes"), so it cannot run random dummy weights at full size: give '
+            "--weights PATH (a 16-bit checkpoint), or measure bitsandbytes with --engine transformers"
+        )
     for name in ("batch_size", "input_len", "output_len"):
         if getattr(config, name) < 1:
             raise PlannerError(f"{name} must be at least 1")

@@ -1,7 +1,8 @@
 """vLLM offline (`vllm.LLM.generate`): batched generation with a fixed output length.
 
 Weights: `load_format="dummy"` (random, built by vLLM from config.json) for `--weights dummy`, or
-the checkpoint in model_dir. Prompts are token ids (no tokenizer in the loop), prefix caching is
+the checkpoint in model_dir (bitsandbytes always reads a checkpoint; the record says which
+load_format ran). Prompts are token ids (no tokenizer in the loop), prefix caching is
 off (the repeats send the same prompts, and a cache hit would make prefill free), and EOS is
 ignored so every sequence produces exactly `output_len` tokens, which is checked on the output.
 
@@ -22,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from gpu_bench.config import RunConfig
-from gpu_bench.engines.common import EngineOOM, Measurement, NvmlPeak, random_prompts, timed
+from gpu_bench.engines.common import (
+    EngineOOM,
+    Measurement,
+    NvmlPeak,
+    count_notes,
+    random_prompts,
+    timed,
+)
 
 QUANTIZATION = {
     "none": None,
@@ -94,8 +102,11 @@ def engine_args(config: RunConfig, model_dir: Path) -> dict[str, Any]:
         "kv_cache_dtype": config.kv_cache_dtype,
         "seed": config.seed,
     }
-    if config.weights == "dummy":
+    if config.weights == "dummy" and not config.quant.startswith("bnb-"):
         args["load_format"] = "dummy"
+    # bitsandbytes in vLLM quantizes a checkpoint as it reads it (load_format="bitsandbytes", which
+    # the vllm-bnb-plugin forces): it never runs on dummy weights, so a tiny model's random
+    # safetensors are read, and a full-size dummy one is refused before it starts (sweep.check).
     return args
 
 
@@ -133,14 +144,56 @@ def _llm(args: dict[str, Any]) -> Any:
     return _state["llm"]
 
 
-def _kv_capacity(llm: Any) -> int | None:
-    """Tokens of KV cache the engine allocated (vllm_config.cache_config, set at engine start)."""
-    cache = llm.llm_engine.vllm_config.cache_config
-    tokens = getattr(cache, "kv_cache_size_tokens", None)
-    if tokens:
-        return int(tokens)
+def _kv_capacity(llm: Any) -> tuple[int | None, float | None, int | None, list[str]]:
+    """(KV tokens, max concurrency, the request length it is for, notes), as vLLM reports them.
+
+    vLLM logs "KV cache size: N tokens, Maximum concurrency for L tokens per request: X": X counts
+    whole KV blocks per request at L = max_model_len (vllm/v1/core/kv_cache_utils.py,
+    get_max_concurrency_for_kv_cache_config), kept in cache_config at engine start.
+    """
+    vllm_config = llm.llm_engine.vllm_config
+    cache = vllm_config.cache_config
+    max_len = getattr(vllm_config.model_config, "max_model_len", None)
     blocks, block_size = getattr(cache, "num_gpu_blocks", None), getattr(cache, "block_size", None)
-    return int(blocks * block_size) if blocks and block_size else None
+    tokens = getattr(cache, "kv_cache_size_tokens", None) or (
+        blocks * block_size if blocks and block_size else None
+    )
+    concurrency = getattr(cache, "kv_cache_max_concurrency", None)
+    notes = []
+    if concurrency is None and blocks and block_size and max_len:  # a vLLM that does not keep it
+        concurrency = blocks / math.ceil(max_len / block_size)
+        notes.append("max_concurrency_engine computed as vLLM does (KV blocks / whole blocks per request)")
+    if concurrency is not None and max_len:
+        notes.append(f"max_concurrency_engine: requests of max_model_len = {max_len} tokens each (vLLM's)")
+    return (int(tokens) if tokens else None), (float(concurrency) if concurrency else None), max_len, notes
+
+
+def _used(llm: Any) -> dict[str, Any]:
+    """What the engine really ran with, where it differs from what was asked (a plugin may change
+    load_format; vLLM may resolve the quantization from the checkpoint)."""
+    vllm_config = llm.llm_engine.vllm_config
+    load_format = getattr(vllm_config.load_config, "load_format", None)
+    return {
+        "load_format": None if load_format is None else str(getattr(load_format, "value", load_format)),
+        "quantization": getattr(vllm_config.model_config, "quantization", None),
+        "max_model_len": getattr(vllm_config.model_config, "max_model_len", None),
+    }
+
+
+def _worker_torch_peaks(worker: Any) -> tuple[int, int]:
+    """On each worker: torch's max reserved and allocated bytes (0 without CUDA)."""
+    import torch
+
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return 0, 0
+    return int(torch.cuda.max_memory_reserved()), int(torch.cuda.max_memory_allocated())
+
+
+def _worker_reset_peaks(worker: Any) -> None:
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.reset_peak_memory_stats()
 
 
 def _worker_weights_bytes(worker: Any) -> int:
@@ -202,46 +255,49 @@ def measure(config: RunConfig, model_dir: Path) -> Measurement:
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     if config.device == "cpu":
         _cpu_environment(model_dir)
-    else:  # lets _weights_gib ask the workers in the engine-core process (local pickles only)
+    else:  # lets callables reach the workers in the engine-core process (local pickles only)
         os.environ.setdefault("VLLM_ALLOW_INSECURE_SERIALIZATION", "1")
-    import torch
-
     cuda = config.device.startswith("cuda")
     args = engine_args(config, model_dir)
+    notes: list[str] = []
     try:
+        llm = _llm(args)
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        vocab = json.loads((model_dir / "config.json").read_text())["vocab_size"]
+        prompts = [
+            TokensPrompt(prompt_token_ids=ids)
+            for ids in random_prompts(config.batch_size, config.input_len, min(vocab, 512), config.seed)
+        ]
+
+        def generate(new_tokens: int) -> Any:
+            params = SamplingParams(
+                max_tokens=new_tokens,
+                min_tokens=new_tokens,
+                ignore_eos=True,
+                temperature=0.0,
+                detokenize=False,
+            )
+            return llm.generate(prompts, params, use_tqdm=False)
+
+        torch_peaks = cuda
+        if cuda:
+            try:
+                llm.collective_rpc(_worker_reset_peaks)
+            except Exception:  # noqa: BLE001 - the workers cannot be reached: NVML only
+                torch_peaks = False
         with NvmlPeak() as nvml:
-            if cuda and torch.cuda.is_initialized():  # in-process engine already built: reset
-                torch.cuda.reset_peak_memory_stats()
-            llm = _llm(args)
-            from vllm import SamplingParams
-            from vllm.inputs import TokensPrompt
-
-            vocab = json.loads((model_dir / "config.json").read_text())["vocab_size"]
-            prompts = [
-                TokensPrompt(prompt_token_ids=ids)
-                for ids in random_prompts(config.batch_size, config.input_len, min(vocab, 512), config.seed)
-            ]
-
-            def generate(new_tokens: int) -> Any:
-                params = SamplingParams(
-                    max_tokens=new_tokens,
-                    min_tokens=new_tokens,
-                    ignore_eos=True,
-                    temperature=0.0,
-                    detokenize=False,
-                )
-                return llm.generate(prompts, params, use_tqdm=False)
-
             for _ in range(config.warmup):
                 generate(min(config.output_len, 8))
             prefill, e2e = [], []
-            produced: list[int] = []
+            counts: list[int] = []
             for _ in range(config.repeats):
                 _, t_first = timed(lambda: generate(1), config.device)
                 outs, t_all = timed(lambda: generate(config.output_len), config.device)
                 prefill.append(t_first)
                 e2e.append(t_all)
-                produced = [len(o.outputs[0].token_ids) for o in outs]
+                counts += [len(o.outputs[0].token_ids) for o in outs]
     except Exception as exc:
         release()
         if _is_oom(exc):
@@ -249,32 +305,51 @@ def measure(config: RunConfig, model_dir: Path) -> Measurement:
         if not str(exc).strip():  # a bare `assert` deep in vLLM: say where, or the record says nothing
             raise RuntimeError(f"vLLM failed: {_where(exc)}") from exc
         raise
-    notes = []
-    if len(produced) != config.batch_size:
-        notes.append(f"sent {config.batch_size} prompts, the engine returned {len(produced)} outputs")
-    if any(n != config.output_len for n in produced):
-        notes.append(
-            f"asked for {config.output_len} new tokens, the engine produced {min(produced, default=0)}"
-            f"-{max(produced, default=0)}"
-        )
-    kv_tokens = _kv_capacity(llm)
+    notes += count_notes(config.output_len, counts, config.batch_size * config.repeats)
+    kv_tokens, concurrency, _, kv_notes = _kv_capacity(llm)
+    notes += kv_notes
     recorded_args = {k: v for k, v in args.items() if k != "model"}
+    recorded_args.update({k: v for k, v in _used(llm).items() if v is not None})
     recorded_args["quant"] = config.quant
+    recorded_args.update(nvml.per_device_args())
+    if config.quant.startswith("bnb-") and config.weights == "dummy":
+        notes.append("bitsandbytes in vLLM reads a checkpoint: the random weights came from safetensors")
     if config.device == "cpu":
         recorded_args["VLLM_CPU_KVCACHE_SPACE"] = os.environ.get("VLLM_CPU_KVCACHE_SPACE")
     m = Measurement(
         prefill_s=prefill,
         e2e_s=e2e,
-        output_tokens=min(produced, default=0),
+        output_tokens=sum(counts) / len(counts) if counts else 0,
         engine_version=_version(),
         engine_args=recorded_args,
         weights_memory_gib=_weights_gib(llm),
         peak_vram_gib=nvml.peak_gib,
         kv_cache_tokens=kv_tokens,
-        max_concurrency_engine=kv_tokens / (config.input_len + config.output_len) if kv_tokens else None,
+        max_concurrency_engine=concurrency,
         notes=notes,
     )
-    if cuda and torch.cuda.is_initialized() and torch.cuda.max_memory_reserved() > 0:
-        m.torch_max_reserved_gib = torch.cuda.max_memory_reserved() / 1024**3
-        m.torch_max_allocated_gib = torch.cuda.max_memory_allocated() / 1024**3
+    if cuda:
+        _torch_peaks(llm, m, torch_peaks)
     return m
+
+
+def _torch_peaks(llm: Any, m: Measurement, reachable: bool) -> None:
+    """torch's counters from the workers (the engine runs in other processes): the largest over
+    the tensor-parallel workers, or a note saying why they are missing."""
+    peaks: list[tuple[int, int]] = []
+    if reachable:
+        try:
+            peaks = [tuple(p) for p in llm.collective_rpc(_worker_torch_peaks)]  # type: ignore[misc]
+        except Exception:  # noqa: BLE001 - only these two numbers are lost
+            peaks = []
+    peaks = [p for p in peaks if p[0]]
+    if not peaks:
+        m.notes.append(
+            "torch max reserved/allocated not recorded: vLLM's engine runs in another process and its "
+            "workers did not report them; peak_vram_gib (NVML, the whole device) is the measure"
+        )
+        return
+    m.torch_max_reserved_gib = max(p[0] for p in peaks) / 1024**3
+    m.torch_max_allocated_gib = max(p[1] for p in peaks) / 1024**3
+    if len(peaks) > 1:
+        m.notes.append(f"torch max reserved/allocated: the largest of {len(peaks)} workers")

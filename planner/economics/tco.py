@@ -3,7 +3,7 @@ switching costs and monitoring, and the month self-hosting pays back."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -87,28 +87,43 @@ TCO_POOL = 15
 
 @dataclass(frozen=True)
 class TcoComparison:
-    series: list[TcoSeries]  # the cheapest APIs (up to three), then the best self-hosted option
+    series: list[TcoSeries]  # every API (cheapest first), then the best self-hosted option
     payback_month: int | None  # of the self-hosted option against the cheapest API
+    paybacks: dict[str, int | None] = field(default_factory=dict)  # API label -> payback month
+    candidate: Candidate | None = None  # the self-hosted option of the last series
 
     @property
     def self_hosted(self) -> TcoSeries | None:
         return next((s for s in self.series if s.kind == "self-hosted"), None)
 
+    @property
+    def apis(self) -> list[TcoSeries]:
+        return [s for s in self.series if s.kind == "api"]
+
+    def apis_by_payback(self) -> list[TcoSeries]:
+        """The APIs self-hosting pays back against first (soonest first), then the rest, cheapest first."""
+
+        def key(s: TcoSeries) -> tuple[bool, int]:
+            month = self.paybacks.get(s.option)
+            return (month is None, month or 0)
+
+        return sorted(self.apis, key=key)
+
 
 def compare(analysis: Any, switching: SwitchingCosts, horizon_months: int) -> TcoComparison:
-    """The TCO series `planner tco` and the report show, from a break-even analysis."""
+    """The TCO series `planner tco` and the report show, from a break-even analysis: every API
+    alternative (those named and the hosted versions of the candidate models), the self-hosted
+    option cheapest over the horizon, and its payback month against each API."""
     w, policy = analysis.workload, analysis.policy
-    series = [api_series(x, w, horizon_months) for x in analysis.all_apis[:3]]
-    best = min(
-        (
-            self_hosted_series(p.candidate, w, policy, switching, horizon_months)
-            for p in analysis.plans[:TCO_POOL]
-        ),
-        key=lambda s: s.total_usd,
-        default=None,
-    )
-    if best is None:
+    series = [api_series(x, w, horizon_months) for x in analysis.all_apis]
+    pool = [
+        (self_hosted_series(p.candidate, w, policy, switching, horizon_months), p.candidate)
+        for p in analysis.plans[:TCO_POOL]
+    ]
+    if not pool:
         return TcoComparison(series, None)
-    apis = [s for s in series if s.kind == "api"]
-    payback = payback_month(best, min(apis, key=lambda s: s.total_usd)) if apis else None
-    return TcoComparison([*series, best], payback)
+    best, candidate = min(pool, key=lambda sc: sc[0].total_usd)
+    paybacks = {s.option: payback_month(best, s) for s in series}
+    cheapest = min(series, key=lambda s: s.total_usd) if series else None
+    payback = paybacks[cheapest.option] if cheapest else None
+    return TcoComparison([*series, best], payback, paybacks, candidate)

@@ -295,6 +295,28 @@ def owned_lines(a: Analysis) -> list[str]:
     ]
 
 
+def calibration_summary(labels: list[str]) -> str:
+    """The calibrations in use, once each: 'any / any / any (no records on a10)' for ten GPUs is one
+    group naming the ten, and formats adjusted from the fitted ones are named once."""
+    groups: dict[str, list[str]] = {}
+    adjusted: set[str] = set()
+    for label in labels:
+        base, sep, fmt = label.partition(" (adjusted for ")
+        if sep:
+            adjusted.add(fmt.rstrip(")"))
+        group, sep, gpu = base.partition(" (no records on ")
+        groups.setdefault(group, [])
+        if sep:
+            groups[group].append(gpu.rstrip(")"))
+    parts = [
+        g + (f" (used for {', '.join(sorted(set(gpus)))}: no records of their own)" if gpus else "")
+        for g, gpus in sorted(groups.items())
+    ]
+    if adjusted:
+        parts.append(f"{', '.join(sorted(adjusted))} adjusted from the formats fitted")
+    return "; ".join(parts)
+
+
 def assumption_lines(a: Analysis) -> list[str]:
     w, pol, f = a.workload, a.policy, a.filters
     ops_note = (
@@ -334,7 +356,9 @@ def assumption_lines(a: Analysis) -> list[str]:
         + (f", price dates {api_dates[0]} to {api_dates[-1]}" if api_dates else "")
         + "; cloud offers checked "
         + (f"{offer_dates[0]} to {offer_dates[-1]}" if offer_dates else "-"),
-        "throughput (estimated): roofline calibrated on " + "; ".join(estimated),
+        "throughput (estimated): roofline calibrated on " + calibration_summary(estimated)
+        if estimated
+        else "throughput: no self-hosted option meets the SLOs",
         f"break-even (estimated: it rests on the throughput estimates): per API the soonest over all "
         f"{len(a.plans)} options; low/high: throughput at the top/bottom of its error band and the "
         "cheapest/dearest provider's price for the same GPU; cost curves are steps, so the last crossing "
@@ -382,12 +406,12 @@ def render_breakeven(a: Analysis, fmt: str, top: int | None, explain: bool) -> s
     return "\n".join(out)
 
 
-TORNADO_COLUMNS = [
+TORNADO_COLUMNS = [  # favourable: the setting from which self-hosting pays sooner (sensitivity.py)
     Column("factor", "input"),
     Column("low_setting", "favourable"),
-    Column("tokens_per_day_low", "break-even", tokens),
+    Column("tokens_per_day_low", "break-even (favourable)", tokens, missing="never"),
     Column("high_setting", "unfavourable"),
-    Column("tokens_per_day_high", "break-even ", tokens),
+    Column("tokens_per_day_high", "break-even (unfavourable)", tokens, missing="never"),
 ]
 
 

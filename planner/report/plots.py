@@ -8,6 +8,7 @@ from typing import Any
 from planner.report.build import ReportData
 from planner.units import format_count
 
+LABEL_BOX = {"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85}
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
 
 
@@ -68,27 +69,40 @@ def cost_vs_volume(data: ReportData) -> bytes:
         )
     target = data.analysis.workload.tokens_per_day
     ax.axvline(target, color="grey", linestyle=":", linewidth=1)
-    ax.annotate(
+    ax.annotate(  # x in data, y in axes units: the label stays at the bottom whatever the scale
         f"target {format_count(target)}/day",
-        (target, ax.get_ylim()[0]),
+        (target, 0.0),
+        xycoords=ax.get_xaxis_transform(),
         textcoords="offset points",
-        xytext=(4, 8),
+        xytext=(4, 6),
         fontsize=8,
-        color="grey",
+        color="dimgrey",
     )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    hosted = [float(c.usd_per_month.min()) for c in data.curves if c.kind == "self-hosted"]
+    if hosted:  # the API lines far below any fleet's floor say nothing: start two decades under it
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], min(hosted) / 100))
     _tokens_axis(ax)
     ax.set_xlabel("tokens per day (input + output)")
     ax.set_ylabel(_text("$ per month"))
-    ax.set_title("Monthly cost vs daily volume: APIs (dashed), self-hosted fleets (steps); dots: break-even")
+    if any(c.kind == "self-hosted" for c in data.curves):
+        ax.set_title(
+            "Monthly cost vs daily volume: APIs (dashed), self-hosted fleets (steps); dots: break-even"
+        )
+    else:
+        ax.set_title("Monthly cost vs daily volume: APIs (no self-hosted option meets the SLOs)")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     return _png(fig)
 
 
-def performance(data: ReportData) -> bytes:
-    plt = _plt()
+def performance(data: ReportData) -> bytes | None:
     panels = data.perf or []
+    if not panels:
+        return None
+    plt = _plt()
+    from matplotlib.ticker import FuncFormatter
+
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     for i, p in enumerate(panels):
         color = COLORS[i % len(COLORS)]
@@ -102,8 +116,9 @@ def performance(data: ReportData) -> bytes:
             alpha=0.12,
         )
         if p.measured:
-            xs, ys, _ = zip(*p.measured, strict=True)
-            axes[0].scatter(xs, ys, color=color, marker="x", zorder=3, label=f"{p.gpu} measured")
+            xs = [m["concurrency"] for m in p.measured]
+            ys = [m["output_tokens_per_s"] for m in p.measured]
+            axes[0].scatter(xs, ys, color=color, marker="x", s=40, zorder=3, label=f"{p.gpu} measured")
         axes[1].plot(p.concurrency, p.tpot_ms, color=color, label=f"{label} TPOT")
         axes[1].plot(p.concurrency, p.ttft_ms, color=color, linestyle="--", label=f"{label} TTFT")
     w = data.analysis.workload
@@ -111,6 +126,7 @@ def performance(data: ReportData) -> bytes:
     axes[1].axhline(w.slo_ttft_ms, color="black", linewidth=0.8, linestyle="-.")
     for ax in axes:
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xlabel("concurrent requests per replica")
     axes[0].set_ylabel("output tokens/s per replica (band: error of the calibration)")
     axes[1].set_yscale("log")
@@ -126,10 +142,12 @@ def performance(data: ReportData) -> bytes:
     return _png(fig)
 
 
-def vram(data: ReportData) -> bytes:
-    plt = _plt()
+def vram(data: ReportData) -> bytes | None:
     rows = data.vram_chart
-    fig, ax = plt.subplots(figsize=(10, max(3.0, 0.28 * len(rows) + 1)))
+    if not rows:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, max(3.0, 0.28 * len(rows) + 1.2)))
     labels = [f"{r['model']} {r['quant']} on {r['gpus']} x {r['gpu']}" for r in rows]
     y = range(len(rows))
     left = [0.0] * len(rows)
@@ -137,7 +155,7 @@ def vram(data: ReportData) -> bytes:
         ("weights_gib", "#1f77b4", "weights"),
         ("overhead_gib", "#ff7f0e", "activations + CUDA"),
         ("kv_pool_gib", "#2ca02c", "KV cache pool"),
-        ("unusable_gib", "#c7c7c7", "held back"),
+        ("unusable_gib", "#c7c7c7", "held back (gpu_memory_utilization)"),
     ):
         values = [r[key] for r in rows]
         ax.barh(list(y), values, left=left, color=color, label=name)
@@ -146,67 +164,122 @@ def vram(data: ReportData) -> bytes:
     ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("GiB per GPU")
-    ax.set_title("Memory per GPU at the workload's sequence length (smallest GPU count that fits)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("Memory per GPU at the workload's sequence length (smallest GPU count that fits)", pad=22)
+    # Above the bars, outside the axes: a legend inside would cover the longest (largest-GPU) bars.
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False)
     return _png(fig)
 
 
-def tornado(data: ReportData) -> bytes:
+def _log_ticks(ax: Any, lo: float, hi: float) -> None:
+    """Readable ticks on a log axis that may span less than a decade: 1, 2 and 5 per decade."""
+    import math
+
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    ticks = [
+        m * 10**e
+        for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+        for m in (1, 2, 5)
+        if lo <= m * 10**e <= hi
+    ]
+    if len(ticks) < 3:  # a narrow range: every integer multiple of its decade
+        ticks = [
+            m * 10**e
+            for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+            for m in range(1, 10)
+            if lo <= m * 10**e <= hi
+        ]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    _tokens_axis(ax)
+
+
+def tornado(data: ReportData) -> bytes | None:
+    """Each input's bar from its favourable setting's break-even (left, labelled) to its
+    unfavourable one's (right); 'never' bars run to the right edge."""
+    rows = [r for r in data.tornado if r["tokens_per_day_low"] or r["tokens_per_day_high"]]
+    if not rows:
+        return None
     plt = _plt()
-    rows = [r for r in data.tornado if r["tokens_per_day_low"] and r["tokens_per_day_high"]]
-    fig, ax = plt.subplots(figsize=(9, 0.5 * max(len(rows), 1) + 1.5))
+    fig, ax = plt.subplots(figsize=(9.5, 0.5 * len(rows) + 1.6))
     base = data.breakeven["verdict"]["headline_breakeven"]
     center = base["tokens_per_day"] if base and base["tokens_per_day"] else None
+    known = [v for r in rows for v in (r["tokens_per_day_low"], r["tokens_per_day_high"]) if v]
+    lo_x, hi_x = min(known + ([center] if center else [])), max(known + ([center] if center else []))
+    # Room either side for the setting labels (a log axis: factors, not offsets).
+    left_edge, right_edge = lo_x / 1.9, hi_x * 1.9
+    never = any(r["tokens_per_day_high"] is None for r in rows)
+    if never:
+        right_edge *= 1.6
     for i, r in enumerate(rows):
-        lo, hi = sorted([r["tokens_per_day_low"], r["tokens_per_day_high"]])
-        ax.barh(i, hi - lo, left=lo, color="#1f77b4")
-        ax.annotate(
-            _text(f"{r['low_setting']} / {r['high_setting']}"),
-            (hi, i),
-            xytext=(4, -3),
-            textcoords="offset points",
-            fontsize=7,
-        )
+        lo = r["tokens_per_day_low"] or right_edge
+        hi = r["tokens_per_day_high"] or right_edge / 1.25
+        ax.barh(i, hi - lo, left=lo, color="#1f77b4" if r["tokens_per_day_high"] else "#9ecae1")
+        ax.annotate(_text(r["low_setting"]), (lo, i), xytext=(-4, 0), textcoords="offset points",
+                    ha="right", va="center", fontsize=7, bbox=LABEL_BOX)  # fmt: skip
+        high_label = r["high_setting"] + ("" if r["tokens_per_day_high"] else ": never")
+        ax.annotate(_text(high_label), (hi, i), xytext=(4, 0), textcoords="offset points",
+                    ha="left", va="center", fontsize=7, bbox=LABEL_BOX)  # fmt: skip
     if center:
         ax.axvline(center, color="black", linewidth=1)
+        ax.annotate(f"now {format_count(center)}", (center, 1.0), xycoords=ax.get_xaxis_transform(),
+                    xytext=(3, -10), textcoords="offset points", fontsize=7)  # fmt: skip
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([r["factor"] for r in rows])
     ax.invert_yaxis()
     ax.set_xscale("log")
-    _tokens_axis(ax)
-    ax.set_xlabel("break-even, tokens per day")
+    ax.set_xlim(left_edge / 1.4, right_edge * (1.8 if never else 1.4))
+    _log_ticks(ax, left_edge / 1.4, right_edge * (1.8 if never else 1.4))
+    ax.set_xlabel("break-even, tokens per day (left end: favourable setting, right end: unfavourable)")
     pair = f"{base['option']} vs {base['api']}" if base else ""
-    ax.set_title(_text(f"What moves the break-even ({pair})"), fontsize=8)
+    ax.set_title(_text(f"What moves the break-even\n{pair}"), fontsize=8)
     return _png(fig)
 
 
 def tco(data: ReportData) -> bytes:
+    """Cumulative cost of every API and of the self-hosted option; a dot and a label where
+    self-hosting pays back against an API (the legend below the axes, clear of the lines)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    months = range(1, data.horizon_months + 1)
-    for i, s in enumerate(data.tco):
+    t = data.tco
+    fig, ax = plt.subplots(figsize=(9, 5.2))
+    months = list(range(1, data.horizon_months + 1))
+    ordered = [*t.apis_by_payback(), *([t.self_hosted] if t.self_hosted else [])]
+    for i, s in enumerate(ordered):
+        payback = t.paybacks.get(s.option) if s.kind == "api" else None
+        tag = f", payback month {payback}" if payback else ""
         ax.plot(
-            list(months),
+            months,
             s.cumulative_usd,
             color=COLORS[i % len(COLORS)],
             marker="o",
             markersize=3,
-            label=_text(f"{s.option} ({s.kind})"),
+            label=_text(f"{s.option} ({s.kind}{tag})"),
             linestyle="--" if s.kind == "api" else "-",
+            linewidth=2.2 if s.kind == "self-hosted" else 1.4,
         )
-    if data.payback_month:
-        ax.axvline(data.payback_month, color="black", linestyle=":")
-        ax.annotate(
-            f"payback: month {data.payback_month}",
-            (data.payback_month, ax.get_ylim()[1]),
-            xytext=(4, -14),
-            textcoords="offset points",
-            fontsize=8,
-        )
+    hosted = t.self_hosted
+    paid = [(t.paybacks[s.option], s.option) for s in t.apis_by_payback() if t.paybacks.get(s.option)]
+    if hosted is not None and paid:
+        for month in sorted({m for m, _ in paid}):
+            ax.plot([month], [float(hosted.cumulative_usd[month - 1])], "o", color="black", ms=6, zorder=4)
+        lines = [f"vs {api.split('/')[-1]}: month {month}" for month, api in paid]
+        # The upper left stays clear: every line climbs to the right.
+        ax.text(0.015, 0.97, _text("self-hosting pays back (dots):\n" + "\n".join(lines)),
+                transform=ax.transAxes, va="top", fontsize=8, bbox=LABEL_BOX)  # fmt: skip
+    elif hosted is not None:
+        ax.text(0.015, 0.97, f"self-hosting does not pay back within {data.horizon_months} months",
+                transform=ax.transAxes, va="top", fontsize=8, bbox=LABEL_BOX)  # fmt: skip
+    ends = [float(s.cumulative_usd[-1]) for s in ordered]
+    if ends and max(ends) > 30 * max(min(ends), 1.0):  # lines 30x apart: a log scale keeps all readable
+        ax.set_yscale("log")
     ax.set_xlabel("month")
-    ax.set_ylabel("cumulative $")
+    ax.set_ylabel(_text("cumulative $"))
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _text(f"${v:,.0f}")))
+    ax.set_xticks(months)
     ax.set_title("Total cost of ownership over the horizon (switching costs in month 1)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     return _png(fig)
 
 

@@ -21,11 +21,12 @@ class Column:
     header: str
     fmt: str | Callable[[Any], str] = ""  # a format spec for numbers, or a function
     path: bool = True  # False for keys that are names (an option label may hold dots: "llama-3.1")
+    missing: str = "-"  # shown for None: "never" where None means a break-even that never comes
 
     def text(self, row: Mapping[str, Any]) -> str:
         value = lookup(row, self.key) if self.path else row.get(self.key)
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "-"
+            return self.missing
         if callable(self.fmt):
             return self.fmt(value)
         if self.fmt and isinstance(value, int | float) and not isinstance(value, bool):

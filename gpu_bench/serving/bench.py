@@ -43,10 +43,13 @@ class ServeSetup:
     slo: Slo = field(default_factory=Slo)
     max_duration_s: float = 3600.0
     lag_limit_ms: float = 25.0
+    kv_cache_tokens: int | None = None  # as the server reports them (vLLM's cache_config_info)
+    max_concurrency_engine: float | None = None
     server_args: dict[str, Any] = field(default_factory=dict)  # recorded, not part of the key
 
     def key(self, level_kind: str, level: float) -> str:
         skip = ("engine_version", "server_args", "slo", "max_duration_s", "lag_limit_ms")
+        skip += ("kv_cache_tokens", "max_concurrency_engine")
         data = {k: v for k, v in asdict(self).items() if k not in skip}
         data.update({"level_kind": level_kind, "level": level})
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -94,6 +97,11 @@ def _notes(metrics: ServingMetrics, load: LoadResult, setup: ServeSetup) -> list
         notes.append(
             "no steady state (no request ran wholly between the end of warm-up and the first idle "
             "client slot): the window is the whole measured run, cool-down included"
+        )
+    if metrics.completed and metrics.latency_requests < min(10, metrics.completed):
+        notes.append(
+            f"latency statistics over {metrics.latency_requests} requests only (the others were "
+            "warm-up, ramp or cool-down): give --num-requests several times the concurrency"
         )
     if load.cut:
         notes.append(
@@ -186,6 +194,8 @@ def to_record(
         itl_ms=pct(metrics.itl_ms),
         e2e_ms=pct(metrics.e2e_ms),
         errors=metrics.errors,
+        kv_cache_tokens=setup.kv_cache_tokens,
+        max_concurrency_engine=setup.max_concurrency_engine,
         output_tokens_source=metrics.tokens_source
         if metrics.tokens_source in ("usage", "tokenizer")
         else None,

@@ -4,7 +4,8 @@ The planner matches measured points on the engine name (`vllm`), so a record of 
 vLLM server must say `vllm`, not `openai-compatible`. Each server has a tell:
 
 - vLLM: GET /version -> {"version": ...}, with `vllm:` series on /metrics or owned_by "vllm" on
-  /v1/models; a version ending in +cpu (+rocm) is its CPU (ROCm) build.
+  /v1/models; its KV capacity from `vllm:cache_config_info`. A version with +cpu (+rocm) is a CPU
+  (ROCm) build, but the CPU build on PyPI reports a bare version: its device stays unknown.
 - SGLang: GET /get_server_info -> its server arguments (tp_size, dp_size, device) and version.
 - TGI: GET /info -> model_id, version, model_device_type.
 - llama.cpp: GET /props -> build_info, default_generation_settings; owned_by "llamacpp".
@@ -17,6 +18,7 @@ Every probe is one GET with a short timeout; a server that answers none of them 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
@@ -72,12 +74,32 @@ def _owned_by(get: Get) -> str | None:
 
 
 def _device_of_build(version: str) -> str | None:
-    """vLLM's builds say what they run on after a +: +cpu, +rocm...; its CUDA build says nothing
-    (or +cuNNN). TPU, XPU, HPU builds have no Device of their own here: unknown."""
-    _, _, local = version.partition("+")
-    if not local or local.startswith("cu"):
-        return "cuda"
+    """Some vLLM builds say what they run on after a +: +cpu, +rocm. Most say nothing (the CPU
+    build from PyPI reports a bare 0.32.0 too): unknown, then."""
+    local = version.partition("+")[2]
     return next((d for d in ("cpu", "rocm") if local.startswith(d)), None)
+
+
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def _vllm_cache_config(metrics: str) -> dict[str, str | int | float | bool]:
+    """KV capacity and prefix caching from vLLM's `vllm:cache_config_info{...} 1` series."""
+    for line in metrics.splitlines():
+        if line.startswith("vllm:cache_config_info{"):
+            labels = dict(_LABEL.findall(line))
+            out: dict[str, str | int | float | bool] = {}
+            for key, name, cast in (
+                ("kv_cache_size_tokens", "kv_cache_tokens", int),
+                ("kv_cache_max_concurrency", "kv_cache_max_concurrency", float),
+                ("block_size", "kv_block_size", int),
+            ):
+                with contextlib.suppress(KeyError, ValueError):
+                    out[name] = cast(float(labels[key]))
+            if labels.get("enable_prefix_caching") in ("True", "False"):
+                out["prefix_caching"] = labels["enable_prefix_caching"] == "True"
+            return out
+    return {}
 
 
 def _vllm(get: Get) -> ServerInfo | None:
@@ -92,7 +114,8 @@ def _vllm(get: Get) -> ServerInfo | None:
     else:
         return None
     version = data["version"]
-    return ServerInfo("vllm", version, how, device=_device_of_build(version))
+    details = _vllm_cache_config(metrics) if status == 200 else {}
+    return ServerInfo("vllm", version, how, device=_device_of_build(version), details=details)
 
 
 def _sglang(get: Get) -> ServerInfo | None:

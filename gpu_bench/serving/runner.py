@@ -114,6 +114,10 @@ def server_hardware(o: dict[str, Any], info: Any, env: Any, local: bool, launch_
     return Hardware(device, gpu, count, tp, source)
 
 
+def _number(value: Any, cast: type) -> Any:
+    return cast(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _catalog_model(o: dict[str, Any]) -> str:
     if o["catalog_model"]:
         from planner.catalog import Catalog
@@ -294,6 +298,8 @@ def _run(
             slo=slo,
             max_duration_s=o["max_duration"],
             lag_limit_ms=o["client_lag_limit_ms"],
+            kv_cache_tokens=_number(info.details.get("kv_cache_tokens"), int),
+            max_concurrency_engine=_number(info.details.get("kv_cache_max_concurrency"), float),
             server_args=server_args,
         )
         kind = "rate" if rates else "concurrency"

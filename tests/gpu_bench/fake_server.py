@@ -143,6 +143,8 @@ class FakeServer:
                 f"vllm:kv_cache_usage_perc{labels} {min(1.0, self.active / 64)}\n"
                 f"vllm:prefix_cache_queries_total{labels} {self.streamed * 16}.0\n"
                 f"vllm:prefix_cache_hits_total{labels} 0.0\n"
+                'vllm:cache_config_info{block_size="16",enable_prefix_caching="True",engine="0",'
+                'kv_cache_max_concurrency="12.5",kv_cache_size_tokens="51200"} 1.0\n'
             )
             await self._respond(writer, 200, text.encode(), "text/plain; version=0.0.4")
         elif path in KIND_GETS.get(self.kind, {}):

@@ -662,6 +662,17 @@ def test_cli_records_an_already_running_server_as_what_it_is(tmp_path: Path) -> 
     assert args["hardware_from"].startswith("device: server")
     assert args["server_prefix_cache_hits_delta"] == 0
     assert args["env_describes"].startswith("the client machine")
+    assert (r["kv_cache_tokens"], r["max_concurrency_engine"]) == (51200, 12.5)  # cache_config_info
+    assert args["server_prefix_caching"] is True
+
+
+def test_a_vllm_build_says_its_device_only_sometimes() -> None:
+    from gpu_bench.serving.detect import _device_of_build
+
+    assert _device_of_build("0.8.5+cpu") == "cpu"
+    assert _device_of_build("0.6.3+rocm624") == "rocm"
+    assert _device_of_build("0.32.0") is None  # the CPU build from PyPI, and the CUDA one
+    assert _device_of_build("0.9.1+cu126") is None
 
 
 def test_cli_server_hardware_is_stated_not_taken_from_the_client(tmp_path: Path) -> None:

@@ -822,3 +822,33 @@ def test_a_signal_while_the_server_starts_stops_it(tmp_path: Path, sig: str) -> 
     assert "0 level(s)" in stderr
     wait_for(lambda: not alive(server_pid), timeout=10)
     assert not (tmp_path / "sig.jsonl").exists()
+
+
+def test_cli_flags_output_tokens_counted_without_usage(tmp_path: Path) -> None:
+    from gpu_bench.weights import build_tokenizer
+
+    tokenizer = tmp_path / "tok"
+    build_tokenizer(tokenizer)
+    with FakeServer() as server:
+        counted, rows = serve(
+            server.url, tmp_path / "t.jsonl", "--model", "nousage", "--concurrency", "2",
+            "--num-requests", "4", "--tokenizer", str(tokenizer),
+        )  # fmt: skip
+        assert counted.returncode == 0, counted.stderr[-2000:]
+        (r,) = rows
+        assert r["output_tokens_source"] == "tokenizer"
+        assert "counted with the local tokenizer" in r["notes"]
+        chunks, rows = serve(
+            server.url,
+            tmp_path / "c.jsonl",
+            "--model",
+            "nousage",
+            "--concurrency",
+            "2",
+            "--num-requests",
+            "4",
+        )
+    assert chunks.returncode == 0, chunks.stderr[-2000:]
+    (r,) = rows
+    assert "output_tokens_source" not in r  # neither usage nor a tokenizer: not a token count
+    assert "their output tokens are content chunks" in r["notes"]

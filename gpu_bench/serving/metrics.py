@@ -14,10 +14,13 @@ warm-up request has ended, and the first measured request is due, whichever is l
 when the offered load stops being full (the first client slot with nothing left to send, the last
 arrival, or the level's deadline; the load generator says when). Tokens count where they were
 produced: a request's usage tokens are spread over its content chunks and those that arrived inside
-the window count. Latency statistics are over the measured requests wholly inside the window: not
-warm-up, not ramp (due before it opened), not cool-down (ended after it closed, as the load
-drained), not cancelled. When no request lies wholly inside it (a level of fewer requests than
-its concurrency never reaches steady state) the window is the whole measured run, and says so.
+the window count. Latency statistics are over the measured requests that belong to the window:
+in a closed loop those wholly inside it (not warm-up, not ramp (due before it opened), not
+cool-down (ended after it closed, as concurrency drained)); in an open loop those that arrived
+inside it, whenever they ended (under overload most end after the last arrival, and their queueing
+is the point). Cancelled requests are never in them; the SLO verdict counts how long they had
+waited, as lower bounds. When no request belongs to the window (a level of fewer requests than its
+concurrency never reaches steady state) the window is the whole measured run, and says so.
 """
 
 from __future__ import annotations
@@ -75,13 +78,16 @@ class Window:
     start: float
     end: float
     steady: bool  # False: no steady state was reached; the window is the whole measured run
+    by_arrival: bool = False  # open loop: a request belongs to the window it arrived in
 
     @property
     def duration_s(self) -> float:
         return max(self.end - self.start, 1e-9)
 
     def holds(self, r: RequestResult) -> bool:
-        """The request lies wholly inside the window."""
+        """Closed loop: the request lies wholly inside the window. Open loop: it arrived inside it."""
+        if self.by_arrival:
+            return self.start <= r.due_at <= self.end
         return r.due_at >= self.start and (r.ended_at or r.due_at) <= self.end
 
 
@@ -93,15 +99,16 @@ def measured_window(results: list[RequestResult], load_end: float | None = None)
         return Window(0.0, 0.0, False)
     warm = [r.ended_at for r in results if r.warmup and r.ended_at is not None]
     start = max([min(r.due_at for r in measured), *warm])
+    open_loop = any(r.scheduled_at is not None for r in measured)
     if load_end is None:
-        last = max(r.sent_at for r in results)
+        last = max(r.due_at for r in results)
         ends = [r.ended_at for r in results if r.ended_at is not None and r.ended_at >= last]
-        load_end = min(ends, default=last)
-    window = Window(start, load_end, True)
+        load_end = last if open_loop else min(ends, default=last)
+    window = Window(start, load_end, True, open_loop)
     if any(r.ok and window.holds(r) for r in measured):
         return window
     end = max((r.ended_at or r.due_at) for r in measured)
-    return Window(min(r.due_at for r in measured), end, False)
+    return Window(min(r.due_at for r in measured), end, False, open_loop)
 
 
 def phase(r: RequestResult, w: Window) -> str:
@@ -206,10 +213,16 @@ def calculate_metrics(
         goodput = sum(share[id(r)] for r in ok if good(r)) / duration
         q = slo.percentile
         meets = bool(ok) and not failed
+        # A request cancelled at the deadline had waited at least this long: lower bounds the
+        # verdict counts, so that a level cut while requests queue cannot pass by leaving its
+        # slowest requests out.
+        cut_short = [r for r in cancelled if not w.steady or r.due_at >= w.start]
+        waited = [((r.ended_at or r.due_at) - r.due_at) * 1000 for r in cut_short]
+        no_token = [v for r, v in zip(cut_short, waited, strict=True) if r.first_token_at is None]
         for name, values, limit in (
-            ("ttft_ms", ttft, slo.ttft_ms),
+            ("ttft_ms", ttft + no_token, slo.ttft_ms),
             ("tpot_ms", tpot, slo.tpot_ms),
-            ("e2e_ms", e2e, slo.e2e_ms),
+            ("e2e_ms", e2e + waited, slo.e2e_ms),
         ):
             if values:
                 at_q[name] = percentile(values, q)  # all three: a later search may ask for others

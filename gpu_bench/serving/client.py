@@ -5,7 +5,11 @@ tokens come from the server's `usage` (requested with stream_options.include_usa
 to a local tokenizer only when the server gives none, and the result says which. Streams may end
 with `data: [DONE]` (vLLM) or just close after the usage chunk (transformers serve): both end a
 request. Failures are classified (HTTP status, timeout, disconnect, malformed chunk) and returned,
-never raised: a run counts them and goes on.
+never raised: a run counts them and goes on. `timeout_s` bounds a whole request (connect to last byte),
+not one read: a request still streaming after it is an error of type timeout.
+
+Times are measured from when the request was due: its scheduled arrival in open-loop (rate) runs,
+so that the client's own queueing is in TTFT and E2E, else the moment it was sent.
 
 Streams over http:// (and https:// without a proxy) are read by a small HTTP/1.1 keep-alive client
 on asyncio streams that de-chunks whole socket reads at once: httpx+h11 walk every HTTP chunk (one
@@ -16,6 +20,7 @@ URLs that go through a proxy.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -41,13 +46,16 @@ class RequestResult:
     ok: bool
     sent_at: float  # perf_counter when the request was sent (queueing in the client included after)
     first_token_at: float | None = None
-    done_at: float | None = None
+    done_at: float | None = None  # the stream ended normally
+    ended_at: float | None = None  # the request ended, however (failures and cancellations too)
     chunk_times: list[float] = field(default_factory=list)  # arrival of every content chunk
     output_tokens: int | None = None
     prompt_tokens: int | None = None
     tokens_source: Literal["usage", "tokenizer", "chunks"] | None = None
     text: str = ""
-    error_type: str | None = None  # http_429, http_500, timeout, disconnected, malformed_chunk, ...
+    error_type: str | None = (
+        None  # http_429, http_500, timeout, disconnected, malformed_chunk, cancelled, ...
+    )
     error: str | None = None
     warmup: bool = False
     scheduled_at: float | None = None  # open-loop arrivals: when it was due (client lag = sent - scheduled)
@@ -56,12 +64,21 @@ class RequestResult:
     system_fingerprint: str | None = None
 
     @property
+    def due_at(self) -> float:
+        """When the request was due: its scheduled arrival (open loop), else when it was sent."""
+        return self.sent_at if self.scheduled_at is None else self.scheduled_at
+
+    @property
     def ttft_s(self) -> float | None:
-        return None if self.first_token_at is None else self.first_token_at - self.sent_at
+        return None if self.first_token_at is None else self.first_token_at - self.due_at
 
     @property
     def e2e_s(self) -> float | None:
-        return None if self.done_at is None else self.done_at - self.sent_at
+        return None if self.done_at is None else self.done_at - self.due_at
+
+    @property
+    def cancelled(self) -> bool:
+        return self.error_type == "cancelled"
 
 
 class OpenAIClient:
@@ -150,36 +167,46 @@ class OpenAIClient:
     async def send(
         self, spec: RequestSpec, warmup: bool = False, scheduled_at: float | None = None
     ) -> RequestResult:
-        import httpx
-
         result = RequestResult(
             ok=False, sent_at=time.perf_counter(), warmup=warmup, scheduled_at=scheduled_at
         )
+        await self.fill(spec, result)
+        return result
+
+    async def fill(self, spec: RequestSpec, result: RequestResult) -> None:
+        """Stream one request into `result`: failures are classified there, never raised. A
+        cancellation (the level's time is up, Ctrl-C) propagates, with `result.ended_at` set."""
+        import httpx
+
         text_parts: list[str] = []
         try:
-            if self.raw is not None:
-                await self._stream_raw(spec, result, text_parts)
-            else:
-                await self._stream_httpx(spec, result, text_parts)
+            async with asyncio.timeout(self.total_timeout_s):
+                if self.raw is not None:
+                    await self._stream_raw(spec, result, text_parts)
+                else:
+                    await self._stream_httpx(spec, result, text_parts)
             if result.error_type is not None:
-                return result
+                return
         except (httpx.TimeoutException, TimeoutError) as exc:
-            result.error_type, result.error = "timeout", str(exc) or type(exc).__name__
-            return result
+            result.error_type = "timeout"
+            result.error = str(exc) or f"no complete response within {self.total_timeout_s:g} s"
+            return
         except ConnectError as exc:
             result.error_type, result.error = "connect_error", str(exc)[:300]
-            return result
+            return
         except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             result.error_type = "connect_error" if isinstance(exc, httpx.ConnectError) else "disconnected"
             result.error = f"{type(exc).__name__}: {exc}"[:300]
-            return result
+            return
         except RAW_ERRORS as exc:
             result.error_type, result.error = "disconnected", f"{type(exc).__name__}: {exc}"[:300]
-            return result
+            return
+        finally:
+            result.ended_at = time.perf_counter()
         result.text = "".join(text_parts)
         if result.first_token_at is None and result.tokens_source != "usage":
             result.error_type, result.error = "no_output", "the stream ended without content or usage"
-            return result
+            return
         if result.output_tokens is None:
             if self.tokenizer is not None:
                 result.output_tokens = len(self.tokenizer.encode(result.text, add_special_tokens=False))
@@ -190,7 +217,6 @@ class OpenAIClient:
         if result.prompt_tokens is None:
             result.prompt_tokens = spec.input_tokens
         result.ok = True
-        return result
 
     async def _stream_raw(self, spec: RequestSpec, result: RequestResult, text_parts: list[str]) -> None:
         assert self.raw is not None

@@ -1,5 +1,6 @@
 """Start a server (`--launch "vllm serve MODEL ..."` or any command), wait until it answers, keep
-its log, and tear it down on exit or Ctrl-C; scrape its Prometheus /metrics while it is measured."""
+its log, and tear it down however the run ends: normally, on an error, on Ctrl-C or SIGTERM, even
+while it is still starting. Scrape its Prometheus /metrics while it is measured."""
 
 from __future__ import annotations
 
@@ -16,29 +17,21 @@ from typing import Any
 
 from planner.errors import PlannerError
 
-# The Prometheus series worth keeping from vLLM (others servers expose theirs under other names).
-SCRAPED = {
+# The Prometheus series worth keeping from vLLM (other servers expose theirs under other names).
+GAUGES = {
     "vllm:kv_cache_usage_perc": "kv_cache_usage",
     "vllm:gpu_cache_usage_perc": "kv_cache_usage",
     "vllm:num_requests_running": "requests_running",
     "vllm:num_requests_waiting": "requests_waiting",
 }
-_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfa]+)")
-
-
-def server_kind(command: str) -> str:
-    c = command.lower()
-    for needle, kind in (
-        ("vllm", "vllm"),
-        ("transformers serve", "transformers-serve"),
-        ("sglang", "sglang"),
-        ("text-generation-launcher", "tgi"),
-        ("llama-server", "llama.cpp"),
-        ("llama_cpp", "llama.cpp"),
-    ):
-        if needle in c:
-            return kind
-    return "openai-compatible"
+COUNTERS = {  # kept as their increase over a level
+    "vllm:prefix_cache_queries_total": "prefix_cache_queries",
+    "vllm:prefix_cache_hits_total": "prefix_cache_hits",
+    "vllm:gpu_prefix_cache_queries_total": "prefix_cache_queries",
+    "vllm:gpu_prefix_cache_hits_total": "prefix_cache_hits",
+}
+SCRAPED = {**GAUGES, **COUNTERS}
+_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 
 
 class ServerProcess:
@@ -62,7 +55,11 @@ class ServerProcess:
         return self.base_url.removesuffix("/v1")
 
     def __enter__(self) -> ServerProcess:
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # Ctrl-C while it starts: __exit__ would never run
+            self.stop()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -72,14 +69,14 @@ class ServerProcess:
         import httpx
 
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            shlex.split(self.command),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: torn down whole, even its workers
-            env={**os.environ, **(self.env or {})},
-        )
+        with self.log_path.open("wb") as log:  # the child holds its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                shlex.split(self.command),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: torn down whole, even its workers
+                env={**os.environ, **(self.env or {})},
+            )
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -94,20 +91,25 @@ class ServerProcess:
                 except httpx.HTTPError:
                     pass
             time.sleep(0.5)
-        self.stop()
         raise PlannerError(
             f"the server did not answer within {self.ready_timeout_s:g} s; log: {self.log_path}"
         )
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        """SIGTERM to its whole process group (its workers too), SIGKILL after 30 s or on a second
+        Ctrl-C; whatever of the group outlived its leader is killed too."""
+        if self.proc is None:
             return
+        pid = self.proc.pid
         try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+            if self.proc.poll() is None:
+                os.killpg(pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=30)
+                except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                    os.killpg(pid, signal.SIGKILL)
+                    self.proc.wait()
+            os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
 
@@ -117,34 +119,28 @@ class ServerProcess:
         except OSError:
             return ""
 
-    def version(self) -> str | None:
-        import httpx
-
-        try:
-            response = httpx.get(self.root + "/version", timeout=2.0)
-            if response.status_code == 200:
-                return str(response.json().get("version"))
-        except (httpx.HTTPError, ValueError):
-            pass
-        return None
-
 
 def parse_prometheus(text: str) -> dict[str, float]:
+    """The series of SCRAPED in a Prometheus text exposition, summed over their labels (engines)."""
     out: dict[str, float] = {}
     for line in text.splitlines():
         m = _LINE.match(line)
-        if m and m.group(1) in SCRAPED:
+        if not m or m.group(1) not in SCRAPED:
+            continue
+        try:
+            value = float(m.group(3))
+        except ValueError:
+            continue
+        if value == value:  # NaN: no sample
             name = SCRAPED[m.group(1)]
-            try:
-                out[name] = out.get(name, 0.0) + float(m.group(3))
-            except ValueError:
-                continue
+            out[name] = out.get(name, 0.0) + value
     return out
 
 
 @dataclass
 class MetricsScraper:
-    """Samples /metrics once a second in a thread; keeps the peak and mean of each series."""
+    """Samples /metrics before a level, once a second in a thread while it runs, and after it;
+    keeps the peak and mean of each gauge and the increase of each counter over the level."""
 
     root_url: str
     interval_s: float = 1.0
@@ -154,32 +150,45 @@ class MetricsScraper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
+    def _scrape(self) -> None:
         import httpx
 
-        while not self._stop.is_set():
-            try:
-                response = httpx.get(self.root_url + "/metrics", timeout=2.0)
-                if response.status_code == 200:
-                    parsed = parse_prometheus(response.text)
-                    if parsed:
-                        self.samples.append(parsed)
-            except httpx.HTTPError:
-                pass
-            self._stop.wait(self.interval_s)
+        try:
+            response = httpx.get(self.root_url + "/metrics", timeout=2.0)
+            if response.status_code == 200:
+                parsed = parse_prometheus(response.text)
+                if parsed:
+                    self.samples.append(parsed)
+        except httpx.HTTPError:
+            pass
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._scrape()
 
     def __enter__(self) -> MetricsScraper:
+        self._scrape()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        if exc[0] is None:
+            self._scrape()
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name in {k for s in self.samples for k in s}:
+        gauges = set(GAUGES.values())
+        for name in sorted({k for s in self.samples for k in s}):
             values = [s[name] for s in self.samples if name in s]
-            out[f"server_{name}_max"] = round(max(values), 4)
-            out[f"server_{name}_mean"] = round(sum(values) / len(values), 4)
+            if name in gauges:
+                out[f"server_{name}_max"] = round(max(values), 4)
+                out[f"server_{name}_mean"] = round(sum(values) / len(values), 4)
+            else:
+                out[f"server_{name}_delta"] = round(values[-1] - values[0], 4)
+        queries = out.get("server_prefix_cache_queries_delta")
+        if queries:
+            hits = out.get("server_prefix_cache_hits_delta", 0.0)
+            out["server_prefix_cache_hit_rate"] = round(hits / queries, 4)
         return out

@@ -1,4 +1,11 @@
-"""Request workloads: random prompts of an exact token length, a JSONL of prompts, or ShareGPT."""
+"""Request workloads: random prompts of an exact token length, a JSONL of prompts, or ShareGPT.
+
+Every load level (and capacity probe) gets requests of its own, drawn with a seed of its own, so
+that no prompt is sent twice: a server with prefix caching (vLLM's is on by default) would answer a
+repeat from its cache and understate TTFT. Random prompts are new random tokens; prompts from a
+file are drawn afresh for each level and each starts with a unique tag ("[1f0c9a3e] ...": a few
+tokens), since a file may hold fewer prompts than a run sends.
+"""
 
 from __future__ import annotations
 
@@ -84,7 +91,48 @@ _WORDS = [
 ]
 
 
-def jsonl_requests(path: Path, n: int, output_len: int, tokenizer: Any) -> list[RequestSpec]:
+class Workload:
+    """What to send: `requests(n, seed)` gives n requests, different for every seed."""
+
+    def __init__(self, dataset: str, tokenizer: Any, input_len: int, output_len: int):
+        kind, _, path = dataset.partition(":")
+        self.tokenizer, self.input_len, self.output_len = tokenizer, input_len, output_len
+        self.pool: list[RequestSpec] = []
+        if kind == "random":
+            self.name = "random"
+        elif kind == "jsonl" and path:
+            self.pool, self.name = (
+                jsonl_requests(Path(path), output_len, tokenizer),
+                f"jsonl:{Path(path).name}",
+            )
+        elif kind == "sharegpt" and path:
+            self.pool, self.name = sharegpt_requests(Path(path), tokenizer), f"sharegpt:{Path(path).name}"
+        else:
+            raise PlannerError(f"--dataset {dataset!r}: use random, jsonl:PATH or sharegpt:PATH")
+
+    def requests(self, n: int, seed: int) -> list[RequestSpec]:
+        if not self.pool:
+            return random_requests(n, self.input_len, self.output_len, self.tokenizer, seed)
+        rng = random.Random(seed)
+        order = list(range(len(self.pool)))
+        out = []
+        while len(out) < n:
+            rng.shuffle(order)
+            out.extend(self.pool[i] for i in order[: n - len(out)])
+        return [tagged(spec, f"[{rng.getrandbits(32):08x}]", self.tokenizer) for spec in out]
+
+
+def tagged(spec: RequestSpec, tag: str, tokenizer: Any) -> RequestSpec:
+    """The request with `tag` at the very start of its prompt (its first message, for chat)."""
+    if isinstance(spec.prompt, str):
+        prompt: str | list[dict[str, str]] = f"{tag} {spec.prompt}"
+    else:
+        first = {**spec.prompt[0], "content": f"{tag} {spec.prompt[0].get('content', '')}"}
+        prompt = [first, *spec.prompt[1:]]
+    return RequestSpec(prompt, spec.max_tokens, _count(prompt, tokenizer))
+
+
+def jsonl_requests(path: Path, output_len: int, tokenizer: Any) -> list[RequestSpec]:
     """One prompt per line: {"prompt": "..."} or {"messages": [...]}, optional "max_tokens"."""
     rows = []
     for lineno, line in enumerate(_read_lines(path), start=1):
@@ -100,12 +148,10 @@ def jsonl_requests(path: Path, n: int, output_len: int, tokenizer: Any) -> list[
         rows.append(RequestSpec(prompt, int(obj.get("max_tokens", output_len)), _count(prompt, tokenizer)))
     if not rows:
         raise PlannerError(f"{path}: no prompts")
-    return [rows[i % len(rows)] for i in range(n)]
+    return rows
 
 
-def sharegpt_requests(
-    path: Path, n: int, tokenizer: Any, seed: int = 0, max_output: int = 1024
-) -> list[RequestSpec]:
+def sharegpt_requests(path: Path, tokenizer: Any, max_output: int = 1024) -> list[RequestSpec]:
     """ShareGPT conversations: the first human turn is the prompt, the reply's length the output length."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -122,8 +168,7 @@ def sharegpt_requests(
             )
     if not pairs:
         raise PlannerError(f"{path}: no conversations with a prompt and a reply (ShareGPT format)")
-    rng = random.Random(seed)
-    return [rng.choice(pairs) for _ in range(n)]
+    return pairs
 
 
 def _read_lines(path: Path) -> list[str]:

@@ -78,7 +78,10 @@ def test_transformers_serve_under_load(tmp_path: Path, tiny_model: Path) -> None
     for r in rows:
         assert r["status"] == "ok", r
         assert r["engine"]["name"] == "transformers-serve"
+        # Seen in what it exposes, not guessed from the --launch command.
+        assert r["engine"]["args"]["server_detected_by"] == "its OpenAPI routes (/load_model, /reset)"
         assert launch in r["engine"]["args"]["launch"]
+        assert r["engine"]["args"]["window"] in ("steady", "whole-run")
         assert r["output_tokens_source"] == "usage"
         assert r["num_requests"] == 8
         assert not r["errors"]

@@ -15,6 +15,7 @@ from planner.perf.roofline import Efficiency, Hardware, serving
 
 if TYPE_CHECKING:
     from planner.perf.model import PerfModel
+    from planner.records import MeasurementRecord
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class ReplicaCapacity:
     calibration: str
     band: float
     max_concurrent_seqs: int
+    measured_ids: tuple[str, ...] = ()  # the user's serving records this configuration's curve rests on
 
 
 def capacity_index(
@@ -74,6 +76,68 @@ def memory_reason(reason: str, mem: FitResult) -> str:
     if reason == "kv-cache" and mem.kv_max_seqs > mem.max_concurrent_seqs:
         return "max-num-seqs"
     return reason
+
+
+MEASURED_BAND = 0.1
+"""A measured point is one run of one server: its band is the run-to-run variation of a serving
+benchmark, taken as +-10% (an estimate; repeat the run to see yours). Log-log interpolation
+between two measured loads of a monotone curve adds little, so it carries the same band."""
+
+
+def measured_metrics(records: list[MeasurementRecord]) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
+    """(concurrency, value) per metric, sorted by concurrency; None where a point lacks the metric."""
+    loads = np.array([r.concurrency for r in records], dtype=float)
+    order = np.argsort(loads)
+
+    def column(values: list[float | None]) -> tuple[np.ndarray, np.ndarray] | None:
+        if any(v is None or v <= 0 for v in values):
+            return None
+        return loads[order], np.array(values, dtype=float)[order]
+
+    return {
+        "tok_s": column([r.output_tokens_per_s for r in records]),
+        "ttft": column([r.ttft_ms.mean if r.ttft_ms else None for r in records]),
+        "tpot": column([r.tpot_ms.mean if r.tpot_ms else None for r in records]),
+    }
+
+
+def interpolate_measured(
+    conc: np.ndarray, measured: tuple[np.ndarray, np.ndarray], predicted: np.ndarray, basis: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Measured values at measured loads, log-log interpolated between them; outside, the prediction
+    scaled to meet the nearest measured point, so the curve never jumps back to the model's value
+    (a TPOT measured over the SLO at 128 clients stays over it at 200). `conc` ascends."""
+    loads, values = measured
+    inside = (conc >= loads[0]) & (conc <= loads[-1])
+    log_conc = np.log(conc)
+    between = np.exp(np.interp(log_conc, np.log(loads), np.log(values)))
+    edges = np.exp(np.interp(np.log(loads[[0, -1]]), log_conc, np.log(np.maximum(predicted, 1e-300))))
+    low, high = values[0] / edges[0], values[-1] / edges[1]
+    anchored = predicted * np.where(conc < loads[0], low, high)
+    exact = np.isin(conc, loads)
+    return (
+        np.where(inside, between, anchored),
+        np.where(exact, "measured", np.where(inside, "interpolated", basis)),
+    )
+
+
+def measured_row(
+    grid: np.ndarray,
+    points: list[MeasurementRecord],
+    tok_s: np.ndarray,
+    basis: np.ndarray,
+    ttft_ms: np.ndarray,
+    tpot_ms: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One configuration's predicted row with its measured points (and log-log between them) put in."""
+    metrics = measured_metrics(points)
+    if metrics["tok_s"] is not None:
+        tok_s, basis = interpolate_measured(grid, metrics["tok_s"], tok_s, basis)
+    if metrics["ttft"] is not None:
+        ttft_ms, _ = interpolate_measured(grid, metrics["ttft"], ttft_ms, basis)
+    if metrics["tpot"] is not None:
+        tpot_ms, _ = interpolate_measured(grid, metrics["tpot"], tpot_ms, basis)
+    return tok_s, basis, ttft_ms, tpot_ms
 
 
 def batch_capacities(
@@ -116,20 +180,35 @@ def batch_capacities(
     hw = Hardware.stack(hws, column=True)
     col = lambda name: np.array([getattr(e, name) for e in effs], dtype=float)[:, None]  # noqa: E731
     eff_arr = Efficiency(**{name: col(name) for name in ("bandwidth", "flops", "step_overhead_ms", "comm")})
-    grid = np.unique(np.round(np.geomspace(1, max_concurrency, 96)))[None, :]
+    # The user's own serving records of a configuration replace the prediction where they reach.
+    measured = [
+        perf.measured_points(cfg[0], cfg[1], cfg[2], engine, cfg[3], 1, input_tokens, output_tokens)
+        for cfg in rows
+    ]
+    loads = [r.concurrency for points in measured for r in points if r.concurrency <= max_concurrency]
+    grid = np.unique(np.concatenate([np.round(np.geomspace(1, max_concurrency, 96)), loads]))[None, :]
     max_running = np.array([m[0].max_concurrent_seqs for m in meta], dtype=float)[:, None]
     batched = (engine_memory or EngineMemory()).max_num_batched_tokens
     pts = serving(hw, eff_arr, grid, input_tokens, output_tokens, max_running, batched, prefill_fraction)
     conc = np.broadcast_to(grid, pts.tpot_s.shape)
-    last, any_ok, reasons = capacity_index(
-        conc, pts.ttft_s * 1e3, pts.tpot_s * 1e3, max_running, slo_ttft_ms, slo_tpot_ms
-    )
+    tok_s, ttft_ms, tpot_ms = pts.output_tokens_per_s.copy(), pts.ttft_s * 1e3, pts.tpot_s * 1e3
+    basis_of = np.array(["calibrated" if m[3] else "roofline" for m in meta], dtype=object)[:, None]
+    bases = np.broadcast_to(basis_of, tok_s.shape).copy()
+    for r, points in enumerate(measured):
+        if points:
+            tok_s[r], bases[r], ttft_ms[r], tpot_ms[r] = measured_row(
+                grid[0], points, tok_s[r], bases[r], ttft_ms[r], tpot_ms[r]
+            )
+    last, any_ok, reasons = capacity_index(conc, ttft_ms, tpot_ms, max_running, slo_ttft_ms, slo_tpot_ms)
     idx = np.arange(len(rows))
-    tok = pts.output_tokens_per_s[idx, last]
+    tok = tok_s[idx, last]
     for r, cfg in enumerate(rows):
         mem, band, label, ids = meta[r]
         v = float(tok[r])
-        basis: Basis = "calibrated" if ids else "roofline"
+        basis: Basis = bases[r, last[r]]
+        if basis in ("measured", "interpolated"):
+            band = MEASURED_BAND
+        ids = tuple(p.id for p in measured[r]) + tuple(ids) if measured[r] else ids
         out[cfg] = ReplicaCapacity(
             model=cfg[0],
             quant=cfg[1],
@@ -138,12 +217,13 @@ def batch_capacities(
             tp=cfg[3],
             output_tokens_per_s=Estimate(v, basis, v / (1 + band), v * (1 + band), ids),
             concurrency=float(conc[r, last[r]]),
-            ttft_ms=float(pts.ttft_s[r, last[r]] * 1e3),
-            tpot_ms=float(pts.tpot_s[r, last[r]] * 1e3),
+            ttft_ms=float(ttft_ms[r, last[r]]),
+            tpot_ms=float(tpot_ms[r, last[r]]),
             limited_by=memory_reason(reasons[r], mem),
             meets_slo=bool(any_ok[r]),
             calibration=label,
             band=band,
             max_concurrent_seqs=mem.max_concurrent_seqs,
+            measured_ids=tuple(p.id for p in measured[r]),
         )
     return out

@@ -25,7 +25,15 @@ from planner.perf.calibration import (
     group_label,
     lookup,
 )
-from planner.perf.capacity import ReplicaCapacity, batch_capacities, capacity_index, memory_reason
+from planner.perf.capacity import (
+    MEASURED_BAND,
+    ReplicaCapacity,
+    batch_capacities,
+    capacity_index,
+    interpolate_measured,
+    measured_metrics,
+    memory_reason,
+)
 from planner.perf.estimate import Estimate
 from planner.perf.memory import EngineMemory, FitResult, fit, smallest_fit
 from planner.perf.predict import Setup, kv_dtype_of, occupied_output, unpredictable_reason, with_tail_ratios
@@ -83,7 +91,8 @@ class ServingCurve:
 
     def estimate_at(self, i: int) -> Estimate:
         v = float(self.output_tokens_per_s[i])
-        return Estimate(v, str(self.basis[i]), v / (1 + self.band), v * (1 + self.band), self.record_ids)  # type: ignore[arg-type]
+        band = MEASURED_BAND if self.basis[i] in ("measured", "interpolated") else self.band
+        return Estimate(v, str(self.basis[i]), v / (1 + band), v * (1 + band), self.record_ids)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -320,14 +329,14 @@ class PerfModel:
         }
         bases = {name: np.full(conc.shape, predicted, dtype=object) for name in metrics}
         used = list(ids)
-        measured = self._measured_points(
+        measured = self.measured_points(
             model, quant, gpu, engine, mem.tp, mem.pp, input_tokens, output_tokens
         )
         if measured:
-            for name, values in _measured_metrics(measured).items():
+            for name, values in measured_metrics(measured).items():
                 if values is None:  # not every measured point reports it: the prediction stays
                     continue
-                metrics[name], bases[name] = _interpolate_measured(conc, values, metrics[name], bases[name])
+                metrics[name], bases[name] = interpolate_measured(conc, values, metrics[name], bases[name])
             used = [m.id for m in measured] + used
         return ServingCurve(
             model,
@@ -351,7 +360,7 @@ class PerfModel:
             bases["tpot"],
         )
 
-    def _measured_points(
+    def measured_points(
         self, model: str, quant: str, gpu: str, engine: str, tp: int, pp: int, inp: float, out: float
     ) -> list[MeasurementRecord]:
         def close(a: float, b: float) -> bool:
@@ -424,37 +433,6 @@ class PerfModel:
             memory_reason(reasons[0], mem),
             curve,
         )
-
-
-def _measured_metrics(records: list[MeasurementRecord]) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
-    """(concurrency, value) per metric, sorted by concurrency; None where a point lacks the metric."""
-    loads = np.array([r.concurrency for r in records], dtype=float)
-    order = np.argsort(loads)
-
-    def column(values: list[float | None]) -> tuple[np.ndarray, np.ndarray] | None:
-        if any(v is None or v <= 0 for v in values):
-            return None
-        return loads[order], np.array(values, dtype=float)[order]
-
-    return {
-        "tok_s": column([r.output_tokens_per_s for r in records]),
-        "ttft": column([r.ttft_ms.mean if r.ttft_ms else None for r in records]),
-        "tpot": column([r.tpot_ms.mean if r.tpot_ms else None for r in records]),
-    }
-
-
-def _interpolate_measured(
-    conc: np.ndarray, measured: tuple[np.ndarray, np.ndarray], predicted: np.ndarray, basis: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Measured values at measured loads, log-log interpolated between them, predictions outside."""
-    loads, values = measured
-    inside = (conc >= loads[0]) & (conc <= loads[-1])
-    between = np.exp(np.interp(np.log(conc), np.log(loads), np.log(values)))
-    exact = np.isin(conc, loads)
-    return (
-        np.where(inside, between, predicted),
-        np.where(exact, "measured", np.where(inside, "interpolated", basis)),
-    )
 
 
 def calibration_rows(cals: dict[GroupKey, Calibration]) -> list[dict]:

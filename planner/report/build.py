@@ -185,7 +185,7 @@ def _perf_panels(a: Analysis, perf: PerfModel, configs: list[tuple[str, str, str
             prefill_fraction=1.0 - w.cached_input_share,  # as the capacities the plan rests on
         )
         # The points the performance model itself takes as measured for this configuration.
-        records = perf._measured_points(
+        records = perf.measured_points(
             model, quant, gpu, a.policy.engine, curve.tp, curve.pp, w.input_tokens, w.output_tokens
         )
         measured = [

@@ -13,6 +13,7 @@ from planner.economics.breakeven import BreakEven, Crossing
 from planner.economics.capacity import DEFAULT_OPS_USD_PER_MONTH, Candidate, CapacityPlan
 from planner.economics.cost import ApiCost
 from planner.economics.crossing import MAX_VOLUME
+from planner.perf.capacity import MEASURED_BAND
 from planner.report.render import Column, render_csv, render_markdown, render_table
 from planner.units import HOURS_PER_MONTH, format_count
 
@@ -42,11 +43,18 @@ def tokens(value: float | None) -> str:
 def throughput_basis(plan: CapacityPlan) -> str:
     cap = plan.candidate.capacity
     est = cap.output_tokens_per_s
+    mine = len(cap.measured_ids)
     if est.basis == "measured":
-        return "measured"
+        return f"measured (your serving record at concurrency {cap.concurrency:g}, +-{MEASURED_BAND:.0%})"
+    if est.basis == "interpolated":
+        return f"interpolated between {mine} of your serving records (+-{MEASURED_BAND:.0%})"
     if est.basis == "roofline":
         return f"estimated (roofline defaults, +-{cap.band:.0%})"
-    return f"estimated (calibrated on {len(est.record_ids)} records: {cap.calibration}, +-{cap.band:.0%})"
+    calibrated = len(est.record_ids) - mine
+    text = f"estimated (calibrated on {calibrated} records: {cap.calibration}, +-{cap.band:.0%})"
+    if mine:
+        text += f", held to {mine} of your serving records at the nearest measured concurrency"
+    return text
 
 
 def crossing_text(c: Crossing) -> str:
@@ -59,7 +67,8 @@ def crossing_text(c: Crossing) -> str:
 
 def estimate_label(c: Candidate) -> str:
     """Break-evens rest on the replica's throughput: measured, or estimated by the model."""
-    return "from measured throughput" if c.capacity.output_tokens_per_s.basis == "measured" else "estimated"
+    basis = c.capacity.output_tokens_per_s.basis
+    return "from measured throughput" if basis in ("measured", "interpolated") else "estimated"
 
 
 def breakeven_text(be: BreakEven) -> str:

@@ -274,3 +274,54 @@ def test_a_record_whose_client_saturated_neither_calibrates_nor_validates(tmp_pa
     perf = PerfModel(Catalog([CATALOGS, user]), use_cache=False)
     assert busy.id not in {s.record.id for s in perf.setups()}
     assert "client_saturated" in dict(perf.excluded())[busy.id]
+
+
+def test_fleet_capacities_rest_on_measured_points_and_agree_with_capacity(tmp_path: Path) -> None:
+    """batch_capacities (what breakeven and capacity size fleets with) uses the user's serving records
+    exactly as PerfModel.capacity does: the SLO is checked on the measured latencies."""
+    from planner.perf.capacity import MEASURED_BAND, batch_capacities
+
+    user = tmp_path / "user"
+    (user / "measurements").mkdir(parents=True)
+    recs = []
+    for c, tok_s, tpot in ((4, 480.0, 8.0), (16, 1500.0, 12.0), (64, 3000.0, 40.0), (128, 3600.0, 70.0)):
+        rec = _serving_record(f"mine-c{c}", c, tok_s)
+        rec["ttft_ms"], rec["tpot_ms"] = {"mean": 200.0}, {"mean": tpot}
+        recs.append(rec)
+    (user / "measurements" / "mine.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    model = PerfModel(Catalog([CATALOGS, user]), use_cache=False)
+    cfg = ("llama-3.1-8b-instruct", "bf16", "h100-sxm", 1)
+    fleet = batch_capacities(model, [cfg], 1500, 300, 1000, 50)[cfg]
+    one = model.capacity("llama-3.1-8b-instruct", "bf16", "h100-sxm", 1500, 300, 1000, 50, tp=1)
+    # TPOT 40 ms measured at 64 clients, 70 ms at 128: the SLO (50 ms) is crossed in between, and
+    # beyond 128 the prediction is held to the measurement, so it never meets the SLO again.
+    assert fleet.concurrency == one.concurrency
+    assert 64 < fleet.concurrency < 128
+    assert fleet.output_tokens_per_s.value == pytest.approx(one.output_tokens_per_s.value)
+    assert 3000.0 < fleet.output_tokens_per_s.value < 3600.0
+    assert fleet.output_tokens_per_s.basis == "interpolated"
+    assert fleet.tpot_ms <= 50.0
+    assert {"mine-c64", "mine-c128"} <= set(fleet.output_tokens_per_s.record_ids)
+    measured_slo = batch_capacities(model, [cfg], 1500, 300, 1000, 40)[cfg]
+    assert measured_slo.concurrency == 64
+    assert measured_slo.output_tokens_per_s.basis == "measured"
+    assert measured_slo.output_tokens_per_s.high == pytest.approx(3000.0 * (1 + MEASURED_BAND))
+
+
+def test_breakeven_labels_a_fleet_sized_on_measurements(tmp_path: Path, invoke) -> None:
+    user = tmp_path / "user"
+    (user / "measurements").mkdir(parents=True)
+    recs = []
+    for c, tok_s in ((16, 1500.0), (64, 3000.0)):
+        rec = _serving_record(f"mine-c{c}", c, tok_s)
+        rec["ttft_ms"], rec["tpot_ms"] = {"mean": 200.0}, {"mean": 30.0}
+        recs.append(rec)
+    (user / "measurements" / "mine.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    args = ("--catalog", str(user), "breakeven", "--tokens-per-day", "500M")
+    args += ("--model", "llama-3.1-8b-instruct")
+    args += ("--quant", "bf16", "--gpu", "h100-sxm", "--format", "json", "--all")
+    data = json.loads(invoke(*args).stdout)
+    vllm = [o for o in data["options"] if o["kind"] == "self-hosted"]
+    assert vllm
+    basis = {o["throughput_basis"] for o in vllm}
+    assert any("held to 2 of your serving records" in b or "your serving record" in b for b in basis), basis

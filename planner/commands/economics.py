@@ -189,7 +189,8 @@ def tco_columns(series: list[Any]) -> list[Column]:
 @with_inputs
 def tco_cmd(app: AppContext, inputs: Inputs, fmt: str) -> None:
     """Monthly and cumulative cost over a horizon, with growth, one-time switching costs and
-    monitoring, for the cheapest API and the cheapest self-hosted option; the payback month.
+    monitoring, for every API alternative and the self-hosted option cheapest over the horizon;
+    the month self-hosting pays back against each API.
 
     Example: planner tco --tokens-per-day 50M --growth-per-month 0.1 --horizon-months 12
     """
@@ -227,6 +228,7 @@ def tco_cmd(app: AppContext, inputs: Inputs, fmt: str) -> None:
                         for s in series
                     ],
                     "payback_month": payback,
+                    "payback_month_by_api": comparison.paybacks,
                     "switching": switching.__dict__,
                     "months": rows,
                 }
@@ -246,7 +248,7 @@ def tco_cmd(app: AppContext, inputs: Inputs, fmt: str) -> None:
         f"${inputs.policy.ops_usd_per_month:,.0f}/month; growth {inputs.workload.growth_per_month:.0%}/month"
     )
     if api is not None and plan is not None:
-        click.echo(
-            f"payback vs {series[0].option}: "
-            + (f"month {payback}" if payback else f"not within {horizon} months")
-        )
+        for s in comparison.apis_by_payback():
+            month = comparison.paybacks.get(s.option)
+            when = f"month {month}" if month else f"not within {horizon} months"
+            click.echo(f"payback vs {s.option}: {when}")

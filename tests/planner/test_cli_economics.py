@@ -455,3 +455,18 @@ def test_seed_claim_rests_on_the_ops_cost(invoke) -> None:
     assert 1e6 < gpt4o["tokens_per_day"] < 5e6
     assert "llama-3.1-8b-instruct" in gpt4o["option"]
     assert data["verdict"]["cheaper"] == "api"  # at 5M the cheapest API is still cheaper in total
+
+
+def test_tco_gives_the_payback_against_every_api(invoke) -> None:
+    args = ("tco", "--tokens-per-day", "100M", "--api", "gpt-4o-mini,gpt-4o",
+            "--model", "llama-3.1-8b-instruct", "--horizon-months", "12")  # fmt: skip
+    data = json.loads(invoke(*args, "--format", "json").stdout)
+    by_api = data["payback_month_by_api"]
+    assert set(by_api) == {"openai/gpt-4o-mini", "openai/gpt-4o"}
+    assert by_api["openai/gpt-4o"] is not None  # self-hosting beats gpt-4o at 100M a day
+    table = invoke(*args).stdout
+    assert f"payback vs openai/gpt-4o: month {by_api['openai/gpt-4o']}" in table
+    mini = by_api["openai/gpt-4o-mini"]
+    when = f"month {mini}" if mini else "not within 12 months"
+    assert f"payback vs openai/gpt-4o-mini: {when}" in table
+    assert table.index("payback vs openai/gpt-4o:") < table.index("payback vs openai/gpt-4o-mini:")

@@ -48,23 +48,28 @@ def breakeven_cmd(app: AppContext, inputs: Inputs, top: int, all_rows: bool, exp
     Example: planner breakeven --tokens-per-day 5M
     """
     from planner.economics.analysis import analyze
+    from planner.errors import PlannerError
     from planner.report.economics import breakeven_payload, render_breakeven
 
-    a = analyze(
-        app.catalog,
-        _perf(app),
-        inputs.workload,
-        inputs.filters,
-        inputs.policy,
-        inputs.apis,
-        inputs.include_hosted,
-        with_sensitivity=explain or fmt == "json",
-    )
+    perf = _perf(app)
+    args = (app.catalog, perf, inputs.workload, inputs.filters, inputs.policy, inputs.apis)
+    none = None
+    try:
+        a = analyze(*args, inputs.include_hosted, with_sensitivity=explain or fmt == "json")
+    except PlannerError as exc:  # no self-hosted option meets the SLOs: the answer is the API side
+        from planner.report.no_fit import api_only_analysis
+
+        a, none = api_only_analysis(*args, inputs.include_hosted, exc)
     limit = None if all_rows else top
     if fmt == "json":
-        click.echo(to_json(breakeven_payload(a, limit)))
-    else:
-        click.echo(render_breakeven(a, fmt, limit, explain))
+        payload = breakeven_payload(a, limit)
+        if none is not None:
+            payload["no_self_hosted"] = {"why": none.lines, "closest": none.closest}
+        click.echo(to_json(payload))
+        return
+    if none is not None and fmt == "table":
+        click.echo("\n".join(none.lines) + "\n")
+    click.echo(render_breakeven(a, fmt, limit, explain))
 
 
 @click.command("capacity")

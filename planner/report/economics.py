@@ -292,7 +292,7 @@ def provisioning_line(a: Analysis) -> str:
         kinds.setdefault(p.candidate.pricing.replace("_", "-"), set()).add(p.candidate.provisioning)
     words = {"always-on": "always on (sized for the busiest hour)", "autoscaled": "autoscaled by the hour"}
     parts = [f"{k} {' and '.join(words[m] for m in sorted(v))}" for k, v in sorted(kinds.items())]
-    return "provisioning: " + "; ".join(parts)
+    return "provisioning: " + ("; ".join(parts) or "none (no self-hosted option meets the SLOs)")
 
 
 def owned_lines(a: Analysis) -> list[str]:
@@ -363,8 +363,7 @@ def assumption_lines(a: Analysis) -> list[str]:
         "prices (published): API prices from "
         + ", ".join(sorted({x.price.source for x in a.all_apis}))
         + (f", price dates {api_dates[0]} to {api_dates[-1]}" if api_dates else "")
-        + "; cloud offers checked "
-        + (f"{offer_dates[0]} to {offer_dates[-1]}" if offer_dates else "-"),
+        + (f"; cloud offers checked {offer_dates[0]} to {offer_dates[-1]}" if offer_dates else ""),
         "throughput (estimated): roofline calibrated on " + calibration_summary(estimated)
         if estimated
         else "throughput: no self-hosted option meets the SLOs",
@@ -399,7 +398,7 @@ def render_breakeven(a: Analysis, fmt: str, top: int | None, explain: bool) -> s
         return "\n".join(out)
     shown = len([r for r in rows if r["kind"] == "self-hosted"])
     out = [*verdict_lines(a), "", "Break-even (the self-hosted option that pays soonest against each API):"]
-    out += [render_table(be_rows, BREAKEVEN_COLUMNS), ""]
+    out += [render_table(be_rows, BREAKEVEN_COLUMNS) if be_rows else "  none: no self-hosted option", ""]
     out += [
         f"Options at {tokens(a.workload.tokens_per_day)} tokens/day, cheapest first "
         f"({shown} of {len(a.plans)} self-hosted options; --top N or --all for more):"

@@ -168,7 +168,6 @@ def test_workload_file(invoke) -> None:
         (("--tokens-per-day", "5M", "--cached-input-share", "1.5"), "between 0 and 1"),
         (("--tokens-per-day", "5M", "--target-utilization", "0"), "must be positive"),
         (("--tokens-per-day", "5M", "--peak-to-mean", "0.5"), "at least 1"),
-        (("--tokens-per-day", "5M", "--slo-tpot-ms", "1"), "no self-hosted option meets the SLOs"),
         (("--tokens-per-day", "5M", "--owned", "h100-sxm"), "expected GPU=USD"),
         (("--tokens-per-day", "5M", "--pricing", "owned"), "needs --owned"),
         (("--tokens-per-day", "-5M"), "must be positive, got '-5M'"),
@@ -470,3 +469,17 @@ def test_tco_gives_the_payback_against_every_api(invoke) -> None:
     when = f"month {mini}" if mini else "not within 12 months"
     assert f"payback vs openai/gpt-4o-mini: {when}" in table
     assert table.index("payback vs openai/gpt-4o:") < table.index("payback vs openai/gpt-4o-mini:")
+
+
+def test_slos_no_self_hosted_option_meets_give_the_api_side_and_why(invoke) -> None:
+    """Not an error: the answer is the APIs, with the SLO out of reach and the best achievable."""
+    r = invoke("breakeven", "--tokens-per-day", "5M", "--slo-tpot-ms", "1")
+    assert r.exit_code == 0
+    assert r.stdout.startswith("No self-hosted option meets the SLOs")
+    assert "Best achievable TPOT" in r.stdout
+    assert "=> the API is cheaper at this volume." in r.stdout
+    data = json.loads(
+        invoke("breakeven", "--tokens-per-day", "5M", "--slo-tpot-ms", "1", "--format", "json").stdout
+    )
+    assert data["no_self_hosted"]["why"]
+    assert all(o["kind"] == "api" for o in data["options"])

@@ -113,9 +113,9 @@ def synthetic_records(cat: Catalog, eff: Efficiency) -> list[Setup]:
         ("llama-3.1-70b-instruct", 4),
     ):
         for i, o in SHAPES:
-            for mode, load in (("offline", 512), ("serving", 32)):
+            for mode, load in (("offline", 512), ("serving", 32), ("serving", 4)):
                 rec = MeasurementRecord(
-                    id=f"syn-{model}-{tp}-{i}-{o}-{mode}",
+                    id=f"syn-{model}-{tp}-{i}-{o}-{mode}-{load}",
                     basis="published",
                     model=model,
                     quant="fp8",
@@ -147,6 +147,17 @@ def test_calibration_recovers_known_efficiencies(cat) -> None:
     for name in ("bandwidth", "flops", "step_overhead_ms", "comm"):
         assert getattr(cal.efficiency, name) == pytest.approx(getattr(TRUE, name), rel=0.05), name
     assert max(abs(r) for r in cal.residuals) < 0.01
+
+
+def test_step_overhead_stays_at_its_default_without_a_low_load_record(cat) -> None:
+    """High-batch records cannot tell a fixed step cost from anything else: it is not fitted."""
+    from planner.perf.calibration import default_efficiency
+
+    high_batch = [s for s in synthetic_records(cat, TRUE) if (s.record.concurrency or 512) > 8]
+    cal = lookup(calibrate_groups(high_batch), "h100-sxm", "vllm", "fp8")
+    assert "step_overhead_ms" not in cal.fitted
+    default = default_efficiency("vllm", "fp8", "h100-sxm").step_overhead_ms
+    assert cal.efficiency.step_overhead_ms == default
 
 
 def test_leave_one_out_on_exact_data_has_tiny_errors_and_a_minimum_band(cat) -> None:

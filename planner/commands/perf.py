@@ -8,6 +8,7 @@ import click
 
 from planner.commands.common import AppContext, format_option
 from planner.errors import PlannerError, UnknownIdError
+from planner.perf.estimate import band_text
 from planner.report.render import Column, render_mapping, render_rows, to_json
 from planner.units import parse_context, parse_int_count, parse_int_list
 
@@ -381,8 +382,8 @@ def estimate_cmd(
     )
     errors = "leave-one-GPU-out" if "(no records on" in curve.calibration else "that group's leave-one-out"
     click.echo(
-        f"basis: {curve.calibration}; error band +-{curve.band:.0%} of output tok/s (split-conformal 80% "
-        f"band of {errors} errors)"
+        f"basis: {curve.calibration}; error band {band_text(curve.band)} of output tok/s "
+        f"(split-conformal 80% band of {errors} errors)"
     )
     if mixed:
         click.echo(
@@ -419,7 +420,7 @@ def _explain(app: AppContext, perf: Any, gpu: str, engine: str, quant: str) -> N
     )
     if cal.key[0] is None and gpu not in cal.gpus:
         click.echo(
-            f"  {gpu} has no records: the band (+-{band:.0%}) comes from leave-one-GPU-out errors "
+            f"  {gpu} has no records: the band ({band_text(band)}) comes from leave-one-GPU-out errors "
             f"({len(cal.gpu_out_residuals)} records, each predicted without its GPU)"
         )
     by_id = {s.record.id: s for s in perf.setups()}

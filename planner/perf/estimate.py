@@ -24,3 +24,8 @@ class Estimate:
             "high": self.high,
             "records": list(self.record_ids),
         }
+
+
+def band_text(band: float) -> str:
+    """A band is a factor (value / (1 + band) to value x (1 + band)), so it reads '-25%/+33%', not '+-33%'."""
+    return f"-{1 - 1 / (1 + band):.0%}/+{band:.0%}"

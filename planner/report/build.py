@@ -16,6 +16,7 @@ from planner.economics.capacity import Candidate, CapacityPlan, plan
 from planner.economics.options import Filters
 from planner.economics.tco import SwitchingCosts, TcoComparison, compare
 from planner.errors import PlannerError
+from planner.perf.estimate import band_text
 from planner.perf.memory import smallest_fit
 from planner.perf.model import MATCH_TOLERANCE, PerfModel
 from planner.perf.params import param_counts
@@ -376,7 +377,7 @@ def build_report_data(
     fleet_rows = []
     for rank, p, why in fleet:
         cap = p.candidate.capacity
-        short = f"{cap.output_tokens_per_s.basis} +-{cap.band:.0%}"  # the calibration in full: section 9
+        short = f"{cap.output_tokens_per_s.basis} {band_text(cap.band)}"  # the calibration in full: section 9
         fleet_rows.append({**plan_row(rank, p), "listed": why, "throughput_short": short})
     return ReportData(
         name=name,

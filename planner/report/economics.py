@@ -14,6 +14,7 @@ from planner.economics.capacity import DEFAULT_OPS_USD_PER_MONTH, Candidate, Cap
 from planner.economics.cost import ApiCost
 from planner.economics.crossing import MAX_VOLUME
 from planner.perf.capacity import MEASURED_BAND
+from planner.perf.estimate import band_text
 from planner.report.render import Column, render_csv, render_markdown, render_table
 from planner.units import HOURS_PER_MONTH, format_count
 
@@ -45,13 +46,14 @@ def throughput_basis(plan: CapacityPlan) -> str:
     est = cap.output_tokens_per_s
     mine = len(cap.measured_ids)
     if est.basis == "measured":
-        return f"measured (your serving record at concurrency {cap.concurrency:g}, +-{MEASURED_BAND:.0%})"
+        at = f"concurrency {cap.concurrency:g}"
+        return f"measured (your serving record at {at}, {band_text(MEASURED_BAND)})"
     if est.basis == "interpolated":
-        return f"interpolated between {mine} of your serving records (+-{MEASURED_BAND:.0%})"
+        return f"interpolated between {mine} of your serving records ({band_text(MEASURED_BAND)})"
     if est.basis == "roofline":
-        return f"estimated (roofline defaults, +-{cap.band:.0%})"
+        return f"estimated (roofline defaults, {band_text(cap.band)})"
     calibrated = len(est.record_ids) - mine
-    text = f"estimated (calibrated on {calibrated} records: {cap.calibration}, +-{cap.band:.0%})"
+    text = f"estimated (calibrated on {calibrated} records: {cap.calibration}, {band_text(cap.band)})"
     if mine:
         text += f", held to {mine} of your serving records at the nearest measured concurrency"
     return text

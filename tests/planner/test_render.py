@@ -27,3 +27,10 @@ def test_two_close_prices_are_printed_apart() -> None:
     assert usd_pair(0.1211, 0.1172) == ("$0.121", "$0.117")
     assert usd_pair(0.12001, 0.12004) == ("$0.12001", "$0.12004")
     assert usd_pair(0.0339, 0.025) == ("$0.0339", "$0.025")
+
+
+def test_an_error_band_is_printed_as_the_factor_it_is() -> None:
+    from planner.perf.estimate import band_text
+
+    assert band_text(0.25) == "-20%/+25%"  # 100 -> 80 to 125
+    assert band_text(0.5) == "-33%/+50%"

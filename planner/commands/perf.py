@@ -335,6 +335,7 @@ def estimate_cmd(
         "error_band_pct": round(curve.band * 100, 1),
         "records": list(curve.record_ids),
         "capacity": {
+            "meets_slo": cap.limited_by != "nothing fits the SLOs",
             "concurrency": cap.concurrency,
             "output_tokens_per_s": cap.output_tokens_per_s.as_dict(),
             "ttft_ms": cap.ttft_ms,
@@ -375,11 +376,18 @@ def estimate_cmd(
             "micro-batches are in flight, so below that many running sequences stages idle"
         )
     tok = cap.output_tokens_per_s
-    click.echo(
-        f"capacity{' under ' + slo if slo else ''}: concurrency {cap.concurrency:g}, "
-        f"{tok.value:,.0f} output tok/s per replica ({tok.low:,.0f} to {tok.high:,.0f}), "
-        f"limited by {cap.limited_by}"
-    )
+    if cap.limited_by == "nothing fits the SLOs":
+        click.echo(
+            f"capacity under {slo}: none; no concurrency meets the SLOs (at concurrency 1: TTFT "
+            f"{curve.ttft_ms[0]:,.0f} ms, TPOT {curve.tpot_ms[0]:,.1f} ms); relax them or try a faster "
+            "GPU, more GPUs (--tp) or another --quant"
+        )
+    else:
+        click.echo(
+            f"capacity{' under ' + slo if slo else ''}: concurrency {cap.concurrency:g}, "
+            f"{tok.value:,.0f} output tok/s per replica ({tok.low:,.0f} to {tok.high:,.0f}), "
+            f"limited by {cap.limited_by}"
+        )
     errors = "leave-one-GPU-out" if "(no records on" in curve.calibration else "that group's leave-one-out"
     click.echo(
         f"basis: {curve.calibration}; error band {band_text(curve.band)} of output tok/s "

@@ -325,3 +325,11 @@ def test_breakeven_labels_a_fleet_sized_on_measurements(tmp_path: Path, invoke) 
     assert vllm
     basis = {o["throughput_basis"] for o in vllm}
     assert any("held to 2 of your serving records" in b or "your serving record" in b for b in basis), basis
+
+
+def test_estimate_says_when_no_concurrency_meets_the_slo(invoke) -> None:
+    args = ("estimate", "--model", "llama-3.1-8b-instruct", "--gpu", "h100-sxm", "--slo-tpot-ms", "2")
+    out = invoke(*args).stdout
+    assert "capacity under TPOT <= 2 ms: none; no concurrency meets the SLOs" in out
+    data = json.loads(invoke(*args, "--format", "json").stdout)
+    assert data["capacity"]["meets_slo"] is False

@@ -48,10 +48,15 @@ def parse_int_count(text: str | int, what: str = "value") -> int:
 
 
 def parse_context(text: str | int, what: str = "--context") -> int:
-    """Context lengths count in powers of two: '8k' -> 8192, '128k' -> 131072; plain digits as given."""
+    """Context lengths count in powers of two, as models state them: '8k' -> 8192, '8.5k' -> 8704,
+    '128k' -> 131072, '1M' -> 1048576; plain digits as given."""
     raw = str(text).strip().lower()
-    if raw.endswith("k") and raw[:-1].isdigit():
-        return int(raw[:-1]) * 1024
+    scale = {"k": 1024, "m": 1024**2}.get(raw[-1:]) if raw else None
+    if scale and raw[:-1].replace(".", "", 1).isdigit():
+        value = float(raw[:-1]) * scale
+        if value != int(value) or value <= 0:
+            raise PlannerError(f"{what}: {text!r} is not a whole, positive number of tokens")
+        return int(value)
     return parse_int_count(text, what)
 
 

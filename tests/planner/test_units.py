@@ -62,3 +62,20 @@ def test_the_engine_vocabulary_is_the_performance_models() -> None:
     from planner.vocab import ENGINES
 
     assert set(ENGINES) == {*CONTINUOUS_ENGINES, *STATIC_BATCH_ENGINES}
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [("8k", 8192), ("8.5k", 8704), ("128k", 131072), ("1M", 1048576), ("100k", 102400), ("4096", 4096)],
+)
+def test_context_lengths_count_in_powers_of_two_with_or_without_a_fraction(text: str, tokens: int) -> None:
+    from planner.units import parse_context
+
+    assert parse_context(text) == tokens
+
+
+def test_a_context_that_is_no_whole_number_of_tokens_is_refused() -> None:
+    from planner.units import parse_context
+
+    with pytest.raises(PlannerError, match="whole, positive"):
+        parse_context("8.0001k")

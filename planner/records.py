@@ -263,6 +263,10 @@ class ApiPrice(Strict, ApiPriceMethods):
     )
     checked_at: Date
     source: str = Field(min_length=3, description="genai-prices <version>, or who gave a negotiated price.")
+    negotiated: bool = Field(
+        default=False,
+        description="A price agreed with the provider (not its list price): outputs label it negotiated.",
+    )
     overrides: dict[str, str] = Field(
         default_factory=dict,
         description="Set by the loader, never written: when an api_overrides.yaml row is merged onto "

@@ -117,6 +117,8 @@ COST_COLUMNS = [
     Column("usd_per_day", "$/day", ",.2f"),
     Column("usd_per_month", "$/month", ",.2f"),
     Column("usd_per_mtok", "blended $/1M", ",.3f"),
+    Column("long_context_tier", "long-ctx tier"),
+    Column("price_basis", "price"),
     Column("price_date", "price date"),
 ]
 
@@ -153,8 +155,14 @@ def cost_cmd(app: AppContext, inputs: Inputs, fmt: str) -> None:
             f"\n{w.requests_per_day:,.0f} requests/day x ({w.input_tokens:,.0f} in + "
             f"{w.output_tokens:,.0f} out) = {w.tokens_per_day:,.0f} tokens/day; a month is 365/12 days; "
             f"cached input {w.cached_input_share:.0%}, "
-            f"batch {w.batch_share:.0%}; prices published by the providers (planner catalog show api NAME)"
+            f"batch {w.batch_share:.0%}; prices as published by the providers unless marked negotiated "
+            "(planner catalog show api NAME)"
         )
+        if any(r["long_context_tier"] for r in rows):
+            click.echo(
+                "long-context tier: the prompts exceed the tier's threshold, so every request pays its "
+                "prices (shown)"
+            )
 
 
 TCO_COLUMNS = [

@@ -36,6 +36,7 @@ class Analysis:
     best_breakeven: dict[str, BreakEven]  # api label -> the soonest over every eligible option
     tornado: list[Sensitivity]  # for the headline pair
     catalog_digest: str
+    too_long: tuple[str, ...] = ()  # APIs left out: the workload's requests exceed their context
 
     @property
     def all_apis(self) -> list[ApiCost]:
@@ -57,6 +58,25 @@ class Analysis:
 
 def resolve_apis(catalog: Catalog, names: tuple[str, ...]) -> list[ApiCost] | list:
     return [catalog.api_price(n) for n in names]
+
+
+def api_alternatives(
+    catalog: Catalog, workload: Workload, filters: Filters, api_names: tuple[str, ...], include_hosted: bool
+) -> tuple[list[ApiCost], list[ApiCost], tuple[str, ...]]:
+    """(named APIs, hosted versions of the candidate models not named, labels of those left out
+    because the workload's requests exceed their context limit), each priced for the workload."""
+    apis = [api_cost(p, workload) for p in resolve_apis(catalog, api_names)]
+    known = {(a.price.provider, a.price.model) for a in apis}
+    hosted_prices = hosted_versions(catalog, filters.models) if include_hosted else []
+    hosted = [api_cost(p, workload) for p in hosted_prices if (p.provider, p.model) not in known]
+    too_long = tuple(
+        f"{a.price.provider}/{a.price.model}" for a in [*apis, *hosted] if a.exceeds_context(workload)
+    )
+    return (
+        [a for a in apis if not a.exceeds_context(workload)],
+        [a for a in hosted if not a.exceeds_context(workload)],
+        too_long,
+    )
 
 
 def hosted_versions(catalog: Catalog, models: tuple[str, ...]) -> list:
@@ -101,10 +121,7 @@ def analyze(
     include_hosted: bool = True,
     with_sensitivity: bool = True,
 ) -> Analysis:
-    apis = [api_cost(p, workload) for p in resolve_apis(catalog, api_names)]
-    hosted_prices = hosted_versions(catalog, filters.models) if include_hosted else []
-    known = {(a.price.provider, a.price.model) for a in apis}
-    hosted = [api_cost(p, workload) for p in hosted_prices if (p.provider, p.model) not in known]
+    apis, hosted, too_long = api_alternatives(catalog, workload, filters, api_names, include_hosted)
     cands, failing = candidates(catalog, perf, workload, filters, policy)
     plans = cheapest_per_offer(cands, workload, policy)
     if not plans:
@@ -160,6 +177,7 @@ def analyze(
         best,
         tornado,
         catalog.digest(),
+        too_long,
     )
 
 

@@ -28,6 +28,11 @@ class ApiCost:
     output_usd_per_month: float
     batch_savings_usd_per_month: float
     long_context: bool  # the workload's prompts pay the long-context tier
+    applied_input_usd_per_mtok: float = (
+        0.0  # the prices the bill uses (the long-context tier's if it applies)
+    )
+    applied_cached_input_usd_per_mtok: float = 0.0
+    applied_output_usd_per_mtok: float = 0.0
 
     @property
     def usd_per_month(self) -> float:
@@ -41,6 +46,11 @@ class ApiCost:
     @property
     def usd_per_mtok(self) -> float:
         return self.usd_per_token * MTOK
+
+    def exceeds_context(self, workload: Workload) -> bool:
+        """The API cannot take the workload's requests: prompt plus output over its context limit."""
+        limit = self.price.context_limit_tokens
+        return bool(limit and workload.input_tokens + workload.output_tokens > limit)
 
 
 def api_cost(price: ApiPrice, workload: Workload) -> ApiCost:
@@ -66,7 +76,9 @@ def api_cost(price: ApiPrice, workload: Workload) -> ApiCost:
     savings = (input_usd + cached_usd + output_usd) * workload.batch_share * discount
     total = input_usd + cached_usd + output_usd - savings
     per_token = total / tokens_month if tokens_month else 0.0
-    return ApiCost(price, per_token, input_usd, cached_usd, output_usd, savings, long_ctx)
+    return ApiCost(
+        price, per_token, input_usd, cached_usd, output_usd, savings, long_ctx, p_in, p_cached, p_out
+    )
 
 
 def api_usd_per_month(usd_per_token: np.ndarray, tokens_per_day: np.ndarray) -> np.ndarray:

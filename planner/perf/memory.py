@@ -216,7 +216,8 @@ def fit(
     notes: list[str] = []
     if spec.compute == "fp8" and gpu.fp8_dense_tflops is None:
         notes.append(f"{gpu.id} has no FP8 tensor cores: FP8 runs weight-only (Marlin), computing in BF16")
-    if context_tokens > arch.max_context_tokens:
+    too_long = context_tokens > arch.max_context_tokens
+    if too_long:
         notes.append(f"context {context_tokens:,} exceeds the model's maximum {arch.max_context_tokens:,}")
     parallel_problem = tp_problem(arch, tp)
     if parallel_problem is None and pp > arch.num_layers:
@@ -238,7 +239,13 @@ def fit(
     blocks_per_seq = math.ceil(context_tokens / BLOCK_TOKENS)
     seqs_by_kv = (kv_tokens // BLOCK_TOKENS) // blocks_per_seq if blocks_per_seq else 0
     max_seqs = min(seqs_by_kv, engine.max_num_seqs)
-    if pool <= 0:
+    if too_long:
+        fits, reason = (
+            False,
+            f"a sequence of {context_tokens:,} tokens exceeds the model's maximum context of "
+            f"{arch.max_context_tokens:,} (max_position_embeddings)",
+        )
+    elif pool <= 0:
         fits, reason = False, "weights and engine overheads alone exceed the usable memory"
     elif seqs_by_kv < 1:
         fits, reason = False, f"no room for one sequence of {context_tokens:,} tokens in the KV cache"

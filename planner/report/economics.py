@@ -140,6 +140,11 @@ def price_basis(c: Candidate) -> str:
     return "published"
 
 
+def api_price_basis(p: Any) -> str:
+    """'negotiated' for a price agreed with the provider (api_overrides.yaml `negotiated: true`)."""
+    return "negotiated" if getattr(p, "negotiated", False) else "published"
+
+
 def api_row(rank: int, a: ApiCost) -> dict[str, Any]:
     p = a.price
     return {
@@ -153,12 +158,14 @@ def api_row(rank: int, a: ApiCost) -> dict[str, Any]:
         "gpus": None,
         "usd_per_month": a.usd_per_month,
         "usd_per_mtok": a.usd_per_mtok,
-        "input_usd_per_mtok": p.input_usd_per_mtok,
-        "cached_input_usd_per_mtok": p.cached_input_usd_per_mtok,
-        "output_usd_per_mtok": p.output_usd_per_mtok,
+        "input_usd_per_mtok": a.applied_input_usd_per_mtok,  # as billed: a long-context tier's if it applies
+        "cached_input_usd_per_mtok": a.applied_cached_input_usd_per_mtok
+        if p.cached_input_usd_per_mtok is not None
+        else None,
+        "output_usd_per_mtok": a.applied_output_usd_per_mtok,
         "batch_savings_usd_per_month": a.batch_savings_usd_per_month,
         "long_context_tier": a.long_context,
-        "price_basis": "published",
+        "price_basis": api_price_basis(p),
         "price_date": p.price_date.isoformat() if p.price_date else None,
         "price_checked_at": p.checked_at.isoformat(),
         "price_source": p.source,
@@ -262,7 +269,7 @@ def verdict_lines(a: Analysis) -> list[str]:
     if api is not None:
         lines.append(
             f"  cheapest API: {api.price.provider}/{api.price.model} at {usd(api.usd_per_month)}/month "
-            f"({usd(api.usd_per_mtok)} per 1M tokens; published price)"
+            f"({usd(api.usd_per_mtok)} per 1M tokens; {api_price_basis(api.price)} price)"
         )
     if plan is not None:
         c = plan.candidate
@@ -373,6 +380,14 @@ def assumption_lines(a: Analysis) -> list[str]:
         f"{len(a.plans)} options; low/high: throughput at the top/bottom of its error band and the "
         "cheapest/dearest provider's price for the same GPU; cost curves are steps, so the last crossing "
         f"is reported; volumes searched up to {tokens(MAX_VOLUME)} tokens/day",
+        *(
+            [
+                f"left out: {', '.join(a.too_long)} (a request of {w.input_tokens + w.output_tokens:,.0f} "
+                "tokens exceeds their context limit)"
+            ]
+            if a.too_long
+            else []
+        ),
         f"catalog digest {a.catalog_digest}",
     ]
     return lines

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from planner.catalog.catalog import Catalog
-from planner.economics.analysis import Analysis, hosted_versions, resolve_apis
+from planner.economics.analysis import Analysis, api_alternatives
 from planner.economics.capacity import candidates
-from planner.economics.cost import api_cost
 from planner.economics.options import Filters, Policy
 from planner.economics.workload import Workload
 from planner.errors import PlannerError
@@ -40,16 +39,11 @@ def api_only_analysis(
     cands, failing = candidates(catalog, perf, workload, filters, policy)
     if cands:
         raise failure  # it failed for another reason (the candidates exist)
-    apis = sorted(
-        (api_cost(p, workload) for p in resolve_apis(catalog, api_names)), key=lambda a: a.usd_per_month
+    apis, hosted, too_long = api_alternatives(catalog, workload, filters, api_names, include_hosted)
+    apis.sort(key=lambda a: a.usd_per_month)
+    analysis = Analysis(
+        workload, filters, policy, apis, hosted, [], failing, {}, [], catalog.digest(), too_long
     )
-    known = {(a.price.provider, a.price.model) for a in apis}
-    hosted = [
-        api_cost(p, workload)
-        for p in (hosted_versions(catalog, filters.models) if include_hosted else [])
-        if (p.provider, p.model) not in known
-    ]
-    analysis = Analysis(workload, filters, policy, apis, hosted, [], failing, {}, [], catalog.digest())
     return analysis, why_none(perf, workload, policy, failing)
 
 
@@ -64,9 +58,10 @@ def why_none(
     if not configs:
         return NoSelfHosted(
             [
-                f"No self-hosted option qualifies: no candidate model and format fits in the memory of "
-                f"the GPUs offered (at {workload.input_tokens + workload.output_tokens:,.0f} tokens per "
-                "sequence). Try smaller models, other formats (--quant) or GPUs (--gpu)."
+                "No self-hosted option qualifies: no candidate model and format fits a sequence of "
+                f"{workload.input_tokens + workload.output_tokens:,.0f} tokens, in the memory of the GPUs "
+                "offered or within the model's maximum context. Try other models (--model; `planner "
+                "catalog list models` shows their context), formats (--quant) or GPUs (--gpu)."
             ],
             [],
         )

@@ -483,3 +483,57 @@ def test_slos_no_self_hosted_option_meets_give_the_api_side_and_why(invoke) -> N
     )
     assert data["no_self_hosted"]["why"]
     assert all(o["kind"] == "api" for o in data["options"])
+
+
+def test_requests_longer_than_a_context_are_served_by_neither_side_that_cannot(invoke) -> None:
+    """200k-token prompts: the 128k-context APIs and models are left out, and the output says so."""
+    args = ("breakeven", "--tokens-per-day", "500M", "--input-tokens", "200k", "--output-tokens", "1k")
+    out = invoke(*args, "--api", "gpt-4o,gemini-2.5-flash-lite").stdout
+    assert "left out: openai/gpt-4o" in out
+    assert "exceeds their context limit" in out
+    assert "google/gemini-2.5-flash-lite" in out  # a 1M-token context takes them
+    fit = json.loads(
+        invoke(
+            "fit",
+            "--model",
+            "llama-3.1-8b-instruct",
+            "--gpu",
+            "h200",
+            "--context",
+            "200k",
+            "--format",
+            "json",
+        ).stdout
+    )
+    assert fit["fits"] is False
+    assert "maximum context" in fit["reason"]
+
+
+def test_a_negotiated_price_is_labelled_so_and_a_long_context_bill_shows_its_tier(invoke, tmp_path) -> None:
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "api_overrides.yaml").write_text(
+        "schema_version: 1\nprices:\n  - provider: openai\n    model: gpt-4o-mini\n"
+        "    input_usd_per_mtok: 0.12\n    output_usd_per_mtok: 0.48\n    checked_at: 2026-11-01\n"
+        "    source: our enterprise agreement\n    negotiated: true\n"
+    )
+    out = invoke("--catalog", str(user), "cost", "--queries-per-day", "1000", "--api", "gpt-4o-mini").stdout
+    assert "negotiated" in out
+    assert "published" not in out.splitlines()[2]
+    data = json.loads(
+        invoke(
+            "cost",
+            "--queries-per-day",
+            "1000",
+            "--input-tokens",
+            "250k",
+            "--api",
+            "gemini-2.5-pro",
+            "--format",
+            "json",
+        ).stdout
+    )
+    row = data["apis"][0]
+    assert row["long_context_tier"] is True
+    per_day = (250_000 * row["input_usd_per_mtok"] + 300 * row["output_usd_per_mtok"]) / 1e6 * 1000
+    assert row["usd_per_day"] == pytest.approx(per_day)  # the prices shown are the prices billed

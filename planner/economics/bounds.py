@@ -67,7 +67,7 @@ BOUNDS: dict[str, Bound] = {
     "cached_input_share": SHARE,
     "batch_share": SHARE,
     "peak_to_mean": Bound(ge=1, lt=24, why="the busiest hour is at least the mean, and below a whole day"),
-    "growth_per_month": Bound(gt=-1),
+    "growth_per_month": Bound(gt=-1, le=2, why="0.1 is 10% a month; 2 triples the volume every month"),
     "slo_ttft_ms": Bound(gt=0),
     "slo_tpot_ms": Bound(gt=0),
     "target_utilization": Bound(gt=0, le=1),

@@ -537,3 +537,11 @@ def test_a_negotiated_price_is_labelled_so_and_a_long_context_bill_shows_its_tie
     assert row["long_context_tier"] is True
     per_day = (250_000 * row["input_usd_per_mtok"] + 300 * row["output_usd_per_mtok"]) / 1e6 * 1000
     assert row["usd_per_day"] == pytest.approx(per_day)  # the prices shown are the prices billed
+
+
+def test_absurd_growth_is_refused_not_overflowed(invoke) -> None:
+    r = invoke("tco", "--tokens-per-day", "5M", "--horizon-months", "120", "--growth-per-month", "1000")
+    assert r.exit_code == 2
+    assert "--growth-per-month must be" in r.stderr
+    ok = invoke("tco", "--tokens-per-day", "5M", "--horizon-months", "120", "--growth-per-month", "2")
+    assert ok.exit_code == 0

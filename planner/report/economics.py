@@ -75,10 +75,13 @@ def estimate_label(c: Candidate) -> str:
 
 def breakeven_text(be: BreakEven) -> str:
     """'28M tokens/day (estimated; low 21M, high 39M)', 'never below 10T ...' or 'never: ...'."""
+    band = f"low {crossing_text(be.low)}, high {crossing_text(be.high)}"
     if be.likely.verdict == "never":
         fleet, api = usd_pair(be.self_usd_per_mtok_at_scale, be.api.usd_per_mtok)
-        return f"never: at any volume the fleet costs at least {fleet}/1M vs the API's {api}/1M"
-    band = f"low {crossing_text(be.low)}, high {crossing_text(be.high)}"
+        text = f"never: at any volume the fleet costs at least {fleet}/1M vs the API's {api}/1M"
+        if be.low.verdict != "never" or be.high.verdict != "never":
+            text += f" (likely; {band})"
+        return text
     if be.likely.verdict == "never-below":
         return f"never below {tokens(MAX_VOLUME)} tokens/day ({band}; the search stops there)"
     text = f"{tokens(be.likely.tokens_per_day)} tokens/day ({estimate_label(be.candidate)}; {band})"
@@ -411,7 +414,8 @@ def render_breakeven(a: Analysis, fmt: str, top: int | None, explain: bool) -> s
         out += [render_markdown(rows, RANK_COLUMNS), "", "## Assumptions", ""]
         out += [f"- {line}" for line in assumption_lines(a)]
         if explain:
-            out += ["", "## What moves the break-even", "", render_markdown(tornado_rows(a), TORNADO_COLUMNS)]
+            out += ["", "## What moves the break-even", "", tornado_subject(a), ""]
+            out += [render_markdown(tornado_rows(a), TORNADO_COLUMNS)]
         return "\n".join(out)
     shown = len([r for r in rows if r["kind"] == "self-hosted"])
     out = [*verdict_lines(a), "", "Break-even (the self-hosted option that pays soonest against each API):"]
@@ -425,7 +429,7 @@ def render_breakeven(a: Analysis, fmt: str, top: int | None, explain: bool) -> s
     if explain:
         out += [
             "",
-            "What moves the break-even most (one input at a time):",
+            "What moves the break-even most (one input at a time): " + tornado_subject(a),
             render_table(tornado_rows(a), TORNADO_COLUMNS),
         ]
     return "\n".join(out)
@@ -438,6 +442,17 @@ TORNADO_COLUMNS = [  # favourable: the setting from which self-hosting pays soon
     Column("high_setting", "unfavourable"),
     Column("tokens_per_day_high", "break-even (unfavourable)", tokens, missing="never"),
 ]
+
+
+def tornado_pair(a: Analysis) -> dict[str, str] | None:
+    """The break-even the sensitivity is computed for: the headline API and its option."""
+    be = headline(a)
+    return None if be is None else {"api": be.api_label, "option": be.candidate.label}
+
+
+def tornado_subject(a: Analysis) -> str:
+    pair = tornado_pair(a)
+    return "-" if pair is None else f"self-hosting {pair['option']} vs {pair['api']}"
 
 
 def tornado_rows(a: Analysis) -> list[dict[str, Any]]:
@@ -485,6 +500,7 @@ def breakeven_payload(a: Analysis, top: int | None) -> dict[str, Any]:
             {"model": m, "quant": q, "gpu": g, "tp": tp, "limited_by": why} for m, q, g, tp, why in a.failing
         ],
         "sensitivity": tornado_rows(a),
+        "sensitivity_of": tornado_pair(a),
         "assumptions": assumption_lines(a),
         "policy": {
             "engine": a.policy.engine,

@@ -545,3 +545,15 @@ def test_absurd_growth_is_refused_not_overflowed(invoke) -> None:
     assert "--growth-per-month must be" in r.stderr
     ok = invoke("tco", "--tokens-per-day", "5M", "--horizon-months", "120", "--growth-per-month", "2")
     assert ok.exit_code == 0
+
+
+def test_explain_names_the_pair_it_is_for_and_never_keeps_its_band(invoke) -> None:
+    out = invoke("breakeven", "--tokens-per-day", "5M", "--explain").stdout
+    line = next(x for x in out.splitlines() if x.startswith("What moves the break-even most"))
+    data = json.loads(invoke("breakeven", "--tokens-per-day", "5M", "--format", "json").stdout)
+    pair = data["sensitivity_of"]
+    assert f"self-hosting {pair['option']} vs {pair['api']}" in line
+    for row in data["breakeven"]:
+        if row["verdict"] == "never" and row.get("verdict_low") == "breaks-even":
+            text = next(x for x in out.splitlines() if x.startswith(row["api"] + " "))
+            assert "(likely; low " in text

@@ -29,3 +29,8 @@ ENGINES: tuple[str, ...] = (
 )
 """Serving engines the performance model knows (continuous batching, and HF generate's static
 batches); tests/planner/test_units.py checks this list against planner.perf's."""
+SERVING_ENGINES: tuple[str, ...] = tuple(e for e in ENGINES if e != "transformers")
+"""What a self-hosted fleet can run: a server with continuous batching. HF `generate` in a loop
+(`transformers`, what gpu-bench run measures) serves no traffic; `transformers-serve` does."""
+NVIDIA_ONLY_ENGINES: tuple[str, ...] = ("tensorrt-llm",)
+"""Engines that run on NVIDIA GPUs only (TensorRT-LLM is built on CUDA and TensorRT)."""

@@ -146,7 +146,9 @@ def cost_cmd(app: AppContext, inputs: Inputs, fmt: str) -> None:
         row["usd_per_day"] = c.usd_per_month / DAYS_PER_MONTH
         rows.append(row)
     if fmt == "json":
-        click.echo(to_json({"workload": inputs.values, "apis": rows}))
+        from planner.report.economics import workload_payload
+
+        click.echo(to_json({"workload": workload_payload(inputs.workload), "apis": rows}))
         return
     click.echo(render_rows(rows, COST_COLUMNS, fmt))
     if fmt == "table":

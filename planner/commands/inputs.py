@@ -26,7 +26,7 @@ from planner.economics.options import (
     REPLACED_APIS,
 )
 from planner.errors import PlannerError
-from planner.vocab import ENGINES
+from planner.vocab import SERVING_ENGINES
 
 WORKLOAD_OPTIONS = [
     click.option(
@@ -102,8 +102,9 @@ FLEET_OPTIONS = [
     ),
     click.option(
         "--engine",
-        type=click.Choice(ENGINES),
-        help="Serving engine of the self-hosted fleet. [default: vllm]",
+        type=click.Choice(SERVING_ENGINES),
+        help="Serving engine of the self-hosted fleet (a server; for HF transformers use "
+        "transformers-serve). [default: vllm]",
     ),
     click.option(
         "--ops-usd-per-month",
@@ -384,10 +385,10 @@ def resolve(kwargs: dict[str, Any], given: set[str]) -> Inputs:
     if values.get("ha"):
         min_replicas = max(min_replicas, 2)
     engine = values.get("engine") or "vllm"
-    if engine not in ENGINES:
+    if engine not in SERVING_ENGINES:
         from planner.errors import UnknownIdError
 
-        raise UnknownIdError("engine", engine, ENGINES)
+        raise UnknownIdError("serving engine", engine, SERVING_ENGINES)
     filters = Filters(
         models=_csv(values.get("model")) or DEFAULT_MODELS,
         quants=_csv(values.get("quant")) or DEFAULT_QUANTS,

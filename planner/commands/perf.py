@@ -270,6 +270,10 @@ def estimate_cmd(
     _check_quant(quant)
     _check_kv(kv_dtype)
     _check_engine(engine)
+    from planner.vocab import NVIDIA_ONLY_ENGINES
+
+    if engine in NVIDIA_ONLY_ENGINES and app.catalog.gpu(gpu).vendor != "nvidia":
+        raise PlannerError(f"--engine {engine} runs on NVIDIA GPUs only, not {gpu}; use vllm or sglang there")
     if pp is not None and tp is None:
         raise PlannerError("--pp needs --tp: give both, or neither to use the fewest GPUs that fit")
     perf = PerfModel(app.catalog)

@@ -38,7 +38,7 @@ from planner.perf.memory import TP_DEGREES, valid_tp_degrees
 from planner.perf.model import PerfModel, ReplicaCapacity, batch_capacities
 from planner.perf.quant import QUANTS
 from planner.units import DAYS_PER_MONTH, SECONDS_PER_DAY
-from planner.vocab import PRICING_MODELS
+from planner.vocab import NVIDIA_ONLY_ENGINES, PRICING_MODELS
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,11 @@ def _check_ids(catalog: Catalog, filters: Filters, policy: Policy) -> None:
         if q not in QUANTS:
             raise UnknownIdError("quantization format", q, QUANTS)
     for g in (*filters.gpus, *policy.owned):
-        catalog.gpu(g)
+        gpu = catalog.gpu(g)
+        if policy.engine in NVIDIA_ONLY_ENGINES and gpu.vendor != "nvidia":
+            raise PlannerError(
+                f"--engine {policy.engine} runs on NVIDIA GPUs only, not {g}; use vllm or sglang there"
+            )
     for p in filters.pricing:
         if p not in (*PRICING_MODELS, "owned"):
             raise UnknownIdError("pricing model", p, (*PRICING_MODELS, "owned"))
@@ -191,11 +195,14 @@ class PricedOffer(NamedTuple):
 def _priced_offers(catalog: Catalog, filters: Filters, policy: Policy) -> list[PricedOffer]:
     """Every (offer, pricing model, provisioning) the filters admit, with its instance price."""
     rows = []
+    nvidia_only = policy.engine in NVIDIA_ONLY_ENGINES
     for o in catalog.current_offers():
         if (filters.gpus and o.gpu not in filters.gpus) or (
             filters.providers and o.provider not in filters.providers
         ):
             continue
+        if nvidia_only and catalog.gpu(o.gpu).vendor != "nvidia":
+            continue  # the engine does not run there
         for pricing in filters.pricing:
             if pricing == "owned":
                 continue

@@ -468,23 +468,28 @@ def tornado_rows(a: Analysis) -> list[dict[str, Any]]:
     ]
 
 
+def workload_payload(w: Any) -> dict[str, Any]:
+    """The workload as numbers (never the strings typed on the command line)."""
+    return {
+        "tokens_per_day": w.tokens_per_day,
+        "requests_per_day": w.requests_per_day,
+        "input_tokens": w.input_tokens,
+        "output_tokens": w.output_tokens,
+        "cached_input_share": w.cached_input_share,
+        "batch_share": w.batch_share,
+        "peak_to_mean": w.peak_to_mean,
+        "hourly_weights": list(w.hourly_weights),
+        "slo_ttft_ms": w.slo_ttft_ms,
+        "slo_tpot_ms": w.slo_tpot_ms,
+    }
+
+
 def breakeven_payload(a: Analysis, top: int | None) -> dict[str, Any]:
     """Everything the table shows, as data (planner breakeven --format json)."""
     w = a.workload
     be = headline(a)
     return {
-        "workload": {
-            "tokens_per_day": w.tokens_per_day,
-            "requests_per_day": w.requests_per_day,
-            "input_tokens": w.input_tokens,
-            "output_tokens": w.output_tokens,
-            "cached_input_share": w.cached_input_share,
-            "batch_share": w.batch_share,
-            "peak_to_mean": w.peak_to_mean,
-            "hourly_weights": list(w.hourly_weights),
-            "slo_ttft_ms": w.slo_ttft_ms,
-            "slo_tpot_ms": w.slo_tpot_ms,
-        },
+        "workload": workload_payload(w),
         "verdict": {
             "cheaper": "self-hosted" if a.self_hosting_wins else "api",
             "cheapest_api": api_row(0, a.cheapest_api) if a.cheapest_api else None,

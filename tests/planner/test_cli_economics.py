@@ -557,3 +557,17 @@ def test_explain_names_the_pair_it_is_for_and_never_keeps_its_band(invoke) -> No
         if row["verdict"] == "never" and row.get("verdict_low") == "breaks-even":
             text = next(x for x in out.splitlines() if x.startswith(row["api"] + " "))
             assert "(likely; low " in text
+
+
+def test_an_engine_runs_only_where_it_can(invoke) -> None:
+    r = invoke("breakeven", "--tokens-per-day", "5M", "--engine", "tensorrt-llm", "--gpu", "mi300x")
+    assert r.exit_code == 2
+    assert "NVIDIA GPUs only" in r.stderr
+    args = ("capacity", "--tokens-per-day", "5M", "--engine", "tensorrt-llm", "--format", "json", "--all")
+    data = json.loads(invoke(*args).stdout)
+    assert data["options"]
+    assert not [o for o in data["options"] if o["gpu"] == "mi300x"]
+    assert invoke("estimate", "--model", "llama-3.1-8b-instruct", "--gpu", "mi300x",
+                  "--engine", "tensorrt-llm").exit_code == 2  # fmt: skip
+    plain = invoke("breakeven", "--tokens-per-day", "5M", "--engine", "transformers")
+    assert plain.exit_code == 2  # HF generate serves no traffic: transformers-serve does

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from planner.commands.common import AppContext
+from planner.commands.common import AppContext, writable_dir
 from planner.commands.inputs import (
     CANDIDATE_OPTIONS,
     TCO_OPTIONS,
@@ -207,6 +207,7 @@ def report_cmd(
 
     started = time.perf_counter()
     app: AppContext = ctx.obj
+    writable_dir(out_dir, "--out")
     if workload_arg is not None:
         if opts.get("workload_file"):
             raise PlannerError("give the workload file as the argument or as --workload, not both")

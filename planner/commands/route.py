@@ -42,7 +42,7 @@ from planner.quality.inputs import (
     "--classify",
     type=click.Choice(["tags", "rules", "model"]),
     help="How queries get their class: the cases' tags, the rule-based classifier, or a model. "
-    "[default: rules with --cases, else tags]",
+    "[default: rules with --queries or --rules, else the cases' tags]",
 )
 @click.option(
     "--cases",
@@ -198,7 +198,8 @@ def build(app: AppContext, inputs: Inputs, o: dict[str, Any]) -> Setup:
     tiers = {m: _tier(app, r, o["price_specs"]) for m, r in chosen.items()}
     ev = R.evidence(chosen)
     case_ids = [r.case_id for r in first.results]
-    mode = o["classify"] or ("rules" if cases is not None or o["rules"] else "tags")
+    # The cases' own tags are the classes unless real queries (or rules) ask for a classifier.
+    mode = o["classify"] or ("rules" if o["queries"] or o["rules"] else "tags")
     if mode in ("rules", "model") and cases is None:
         raise PlannerError(
             f"--classify {mode} reads the cases' texts: give --cases (the file that was evaluated)"

@@ -53,6 +53,11 @@ class ApiCost:
         return bool(limit and workload.input_tokens + workload.output_tokens > limit)
 
 
+def api_price_basis(price: ApiPrice) -> str:
+    """'negotiated' for a price agreed with the provider (api_overrides.yaml `negotiated: true`)."""
+    return "negotiated" if getattr(price, "negotiated", False) else "published"
+
+
 def api_cost(price: ApiPrice, workload: Workload) -> ApiCost:
     """Tokens x prices: input (uncached and cached), output, and the batch discount on the batch share.
 

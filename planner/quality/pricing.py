@@ -85,7 +85,7 @@ def tier_pricer(catalog: Any, workload: Any, filters: Any, policy: Any, tiers: d
     from types import SimpleNamespace
 
     from planner.economics.capacity import candidates, cheapest_per_offer
-    from planner.economics.cost import api_cost
+    from planner.economics.cost import api_cost, api_price_basis
     from planner.perf.model import PerfModel
 
     perf: list[Any] = []
@@ -97,9 +97,11 @@ def tier_pricer(catalog: Any, workload: Any, filters: Any, policy: Any, tiers: d
         basis = t["price"].get("basis")
         if basis == "catalog":
             row = catalog.api_price(t["price"]["api"])
-            return api_cost(
-                row, w
-            ).usd_per_month, f"API {row.provider}/{row.model} (published {row.checked_at})"
+            return (
+                api_cost(row, w).usd_per_month,
+                f"API {row.provider}/{row.model} ({api_price_basis(row)}, "
+                f"price date {row.price_date or 'not stated'})",
+            )
         if basis == "given":
             p = t["price"]
             row = SimpleNamespace(

@@ -11,7 +11,7 @@ from typing import Any
 from planner.economics.analysis import Analysis, headline
 from planner.economics.breakeven import BreakEven, Crossing
 from planner.economics.capacity import DEFAULT_OPS_USD_PER_MONTH, Candidate, CapacityPlan
-from planner.economics.cost import ApiCost
+from planner.economics.cost import ApiCost, api_price_basis
 from planner.economics.crossing import MAX_VOLUME
 from planner.perf.capacity import MEASURED_BAND
 from planner.perf.estimate import band_text
@@ -141,11 +141,6 @@ def price_basis(c: Candidate) -> str:
     if c.spot_allowance:
         return f"published + {c.spot_allowance:.0%} interruption allowance"
     return "published"
-
-
-def api_price_basis(p: Any) -> str:
-    """'negotiated' for a price agreed with the provider (api_overrides.yaml `negotiated: true`)."""
-    return "negotiated" if getattr(p, "negotiated", False) else "published"
 
 
 def api_row(rank: int, a: ApiCost) -> dict[str, Any]:

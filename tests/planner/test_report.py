@@ -556,3 +556,12 @@ def test_quality_section_when_records_exist(invoke, tmp_path: Path) -> None:
     page = (out / "index.html").read_text()
     assert "9. Quality on your cases" in page
     assert page.count("data:image/png;base64,") == 6  # the quality plot embedded too
+
+
+def test_an_unwritable_out_is_one_line_before_any_work(invoke, tmp_path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    r = invoke("report", str(ROOT / "examples" / "workload.yaml"), "--out", str(blocker / "sub"))
+    assert r.exit_code == 2
+    assert r.stderr.strip().startswith(f"error: --out {blocker / 'sub'}: cannot write there")
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -187,11 +187,28 @@ def test_a_rules_file_and_its_errors(invoke, quality, tmp_path: Path) -> None:
     (line,) = bad.output.strip().splitlines()  # one line: file:line: problem
     assert line.startswith(f"error: {rules}:5: not valid YAML: expected ',' or ']'")
     assert "flow sequence that starts on line 4" in line
+    rules.write_text("rules:\n  - name: greeting\n    keywords: [hello]\n")
     mixed = invoke(
-        "route", "--quality", str(q), "--cases", str(cases), "--mix", "simple=1", "--tokens-per-day", "1M"
-    )
+        "route", "--quality", str(q), "--cases", str(cases), "--rules", str(rules), "--mix", "simple=1",
+        "--tokens-per-day", "1M",
+    )  # fmt: skip
     assert mixed.exit_code == 2
     assert "--mix sets shares per class for --classify tags or model" in mixed.output
+
+
+def test_cases_alone_are_classed_by_their_own_tags(invoke, quality) -> None:
+    """Without --queries or --rules, the classes are the tags the cases carry (not the rules)."""
+    q, cases = quality
+    p = json.loads(
+        invoke("route", "--quality", str(q), "--cases", str(cases), "--tokens-per-day", "1M",
+               "--format", "json").output
+    )  # fmt: skip
+    assert p["classify"] == "tags"
+    with_tags = json.loads(
+        invoke("route", "--quality", str(q), "--classify", "tags", "--cases", str(cases),
+               "--tokens-per-day", "1M", "--format", "json").output
+    )  # fmt: skip
+    assert options_by_name(p) == options_by_name(with_tags)
 
 
 def test_mix_shares_sum_to_one_or_name_every_class(invoke, quality) -> None:

@@ -222,10 +222,11 @@ def report_cmd(
             "reproduce it exactly, restore those catalog files (or the planner version that bundled "
             "them); to regenerate it from today's catalogs, run ANY_CATALOG=1 sh reproduce.sh"
         )
-    try:
-        from planner.report import plots as plot_module
-    except ImportError:
-        raise PlannerError("the report needs matplotlib: pip install 'selfhost-planner[report]'") from None
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:  # plots import it only when they draw
+        raise PlannerError("the report needs matplotlib: pip install 'selfhost-planner[report]'")
+    from planner.report import plots as plot_module
     from planner.report.build import build_report_data
     from planner.report.document import write_report
 

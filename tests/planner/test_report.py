@@ -565,3 +565,15 @@ def test_an_unwritable_out_is_one_line_before_any_work(invoke, tmp_path) -> None
     assert r.exit_code == 2
     assert r.stderr.strip().startswith(f"error: --out {blocker / 'sub'}: cannot write there")
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_without_matplotlib_the_report_names_the_extra(invoke, tmp_path, monkeypatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a)
+    )
+    r = invoke("report", str(WORKLOAD), "--out", str(tmp_path / "rep"))
+    assert r.exit_code == 2
+    assert "pip install 'selfhost-planner[report]'" in r.stderr

@@ -130,3 +130,17 @@ def test_unset_dtype_is_fp32_on_cpu_and_bf16_on_cuda_as_in_run(tmp_path: Path) -
 def test_a_device_other_than_cuda_or_cpu_is_refused(tmp_path: Path) -> None:
     [line] = problems(sweep_file(tmp_path, "", HEAD.replace("device: cpu", "device: tpu")))
     assert ":2: defaults.device: Input should be 'cuda' or 'cpu' (got 'tpu')" in line
+
+
+def test_cuda_configurations_are_refused_where_torch_sees_no_cuda_device(tmp_path: Path) -> None:
+    from gpu_bench.env import torch_cuda_devices
+
+    seen = torch_cuda_devices()
+    if seen is None or seen[0]:
+        pytest.skip("needs torch without a visible CUDA device")
+    path = sweep_file(tmp_path, "include:\n  - {model: phi-4, device: cuda}\n")
+    result = gpu_bench("sweep", str(path), "--workdir", str(tmp_path / "work"))
+    assert result.returncode == 2, result.stderr
+    assert f"{path}: device cuda: no CUDA device visible to torch" in result.stderr
+    assert "set device: cpu" in result.stderr
+    assert not (tmp_path / "s2.jsonl").exists()  # nothing recorded: a GPU run later is not skipped

@@ -59,12 +59,12 @@ def random_requests(
         if tokenizer is not None:
             prompt = random_prompt(tokenizer, input_len, rng)
         else:
-            prompt = " ".join(rng.choice(_WORDS) for _ in range(input_len))
+            prompt = " ".join(rng.choice(PROMPT_WORDS) for _ in range(input_len))
         out.append(RequestSpec(prompt=prompt, max_tokens=output_len, input_tokens=input_len))
     return out
 
 
-_WORDS = [
+PROMPT_WORDS = [
     "the",
     "of",
     "and",
@@ -98,8 +98,10 @@ class Workload:
         kind, _, path = dataset.partition(":")
         self.tokenizer, self.input_len, self.output_len = tokenizer, input_len, output_len
         self.pool: list[RequestSpec] = []
+        self.sized_by: str | None = None  # random prompts: by the tokenizer, or by words without one
         if kind == "random":
             self.name = "random"
+            self.sized_by = "tokenizer" if tokenizer is not None else "words"
         elif kind == "jsonl" and path:
             self.pool, self.name = (
                 jsonl_requests(Path(path), output_len, tokenizer),

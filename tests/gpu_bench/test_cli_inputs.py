@@ -92,3 +92,49 @@ def test_sweep_refuses_bad_input_before_anything_runs(
 
 def test_sweep_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
     refused(gpu_bench("sweep", str(tmp_path / "nope.yaml")), "nope.yaml")
+
+
+SERVE = ("serve", "--model", "x", "--concurrency", "1", "--num-requests", "2", "--input-len", "8")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ("--endpoint", "127.0.0.1:8911/v1"),
+            "--endpoint must be an http(s) URL such as http://127.0.0.1:8000/v1",
+        ),
+        (("--endpoint", "notaurl"), "got 'notaurl'"),
+        (("--endpoint", "http://127.0.0.1:abc/v1"), "--endpoint must be an http(s) URL"),
+        (("--endpoint", "http://127.0.0.1:1/v1"), "nothing answers at --endpoint http://127.0.0.1:1/v1 (GET"),
+        (("--endpoint", "http://127.0.0.1:1/v1", "--out", UNWRITABLE), f"--out {UNWRITABLE}: cannot create"),
+        (("--endpoint", "http://127.0.0.1:1/v1", "--raw-out", UNWRITABLE), f"--raw-out {UNWRITABLE}"),
+        (("--endpoint", "http://127.0.0.1:1/v1", "--input-len", "-1"), "--input-len"),
+        (("--endpoint", "http://127.0.0.1:1/v1", "--dataset", "jsonl:/nonexistent"), "/nonexistent"),
+    ],
+)
+def test_serve_refuses_bad_input_and_a_server_that_is_not_there(
+    tmp_path: Path, args: tuple[str, ...], expected: str
+) -> None:
+    out = tmp_path / "s.jsonl"
+    result = gpu_bench(*SERVE, "--out", str(out), *args)
+    refused(result, expected)
+    assert not out.exists()  # nothing recorded
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--endpoint", "notaurl"), "--endpoint must be an http(s) URL such as http://127.0.0.1:8000/v1"),
+        (("--judge-model", "j", "--judge-endpoint", "x"), "--judge-endpoint must be"),
+        (("--out", UNWRITABLE), f"--out {UNWRITABLE}: cannot create anything in /proc"),
+    ],
+)
+def test_eval_refuses_bad_input(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"id": "a", "input": "hi", "expected": "hi"}\n')
+    refused(gpu_bench("eval", str(cases), "--model", "m", *args), expected)
+
+
+def test_eval_of_a_missing_cases_file_is_one_line(tmp_path: Path) -> None:
+    refused(gpu_bench("eval", str(tmp_path / "nope.jsonl"), "--model", "m"), "nope.jsonl")

@@ -124,7 +124,13 @@ def _default_out() -> Path:
 @click.option("--double-quant", is_flag=True, help="bitsandbytes 4-bit nested quantization.")
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--warmup", type=click.IntRange(0), default=1, show_default=True)
-@click.option("--gpu-memory-utilization", type=float, default=0.9, show_default=True, help="vllm")
+@click.option(
+    "--gpu-memory-utilization",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.9,
+    show_default=True,
+    help="vllm: the share of device memory it may take.",
+)
 @click.option(
     "--max-num-seqs", type=click.IntRange(1), default=None, help="vllm [default: the largest batch]"
 )
@@ -144,7 +150,7 @@ def _default_out() -> Path:
 @click.option(
     "--timeout",
     "timeout_s",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=3600.0,
     show_default=True,
     help="Seconds one configuration may take (model load included) before it is recorded as an error.",
@@ -298,7 +304,7 @@ def _require_cuda(what: str, fix: str) -> None:
 @click.option(
     "--timeout",
     "timeout_s",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=3600.0,
     show_default=True,
     help="Seconds one configuration may take (model load included) before it is recorded as an error.",
@@ -443,13 +449,15 @@ SERVE_COLUMNS = [
 @click.option(
     "--launch", help='Start this server first, e.g. "vllm serve MODEL --port 8000"; torn down after.'
 )
-@click.option("--ready-timeout", type=float, default=600.0, show_default=True)
+@click.option(
+    "--ready-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True
+)
 @click.option(
     "--find-capacity", is_flag=True, help="Search the largest concurrency (or rate) meeting the SLOs."
 )
-@click.option("--slo-ttft-ms", type=float)
-@click.option("--slo-tpot-ms", type=float)
-@click.option("--slo-e2e-ms", type=float)
+@click.option("--slo-ttft-ms", type=click.FloatRange(min=0, min_open=True))
+@click.option("--slo-tpot-ms", type=click.FloatRange(min=0, min_open=True))
+@click.option("--slo-e2e-ms", type=click.FloatRange(min=0, min_open=True))
 @click.option("--slo-percentile", type=click.FloatRange(1, 100), default=95.0, show_default=True)
 @click.option(
     "--max-concurrency",

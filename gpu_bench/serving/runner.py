@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import random
 import signal
 import threading
@@ -152,6 +153,14 @@ def _check(o: dict[str, Any]) -> tuple[list[float], list[float], Slo]:
     from planner.records import QUANT_FORMATS
 
     check_endpoint(o["endpoint"], "--endpoint")
+    if o["launch"] is not None:
+        from gpu_bench.serving.launcher import launch_argv
+
+        launch_argv(o["launch"])
+    if o["api_key_env"] and not os.environ.get(o["api_key_env"]):
+        raise PlannerError(
+            f"--api-key-env {o['api_key_env']}: the variable is not set; export {o['api_key_env']}=... first"
+        )
     conc = _levels(o["concurrency"], "--concurrency", integer=True)
     rates = _levels(o["request_rate"], "--request-rate", integer=False)
     if conc and rates:

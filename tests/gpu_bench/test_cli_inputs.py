@@ -39,6 +39,8 @@ RUN = ("run", "--model", "phi-4", "--scale", "tiny", "--device", "cpu", "--batch
         (("--quant", "int3"), "does not run quant 'int3'"),
         (("--weights", "/nonexistent"), "--weights /nonexistent: not a checkpoint directory"),
         (("--model", "llama-3-8b"), "did you mean"),
+        (("--timeout", "0"), "Invalid value for '--timeout'"),  # every configuration a timeout
+        (("--gpu-memory-utilization", "2"), "Invalid value for '--gpu-memory-utilization'"),
     ],
 )
 def test_run_refuses_bad_input_before_anything_runs(
@@ -76,6 +78,7 @@ matrix: {models: [phi-4], batch_sizes: [1], input_lens: [8], output_lens: [2]}
         (SWEEP, ("--workdir", "/proc/x"), "--workdir /proc/x: cannot create anything"),
         ("schema_version: 1\nmatrix: [oops\n", (), "sweep file"),
         ("- just a list\n", (), "sweep file"),
+        (SWEEP, ("--timeout", "0"), "Invalid value for '--timeout'"),
     ],
 )
 def test_sweep_refuses_bad_input_before_anything_runs(
@@ -111,6 +114,14 @@ SERVE = ("serve", "--model", "x", "--concurrency", "1", "--num-requests", "2", "
         (("--endpoint", "http://127.0.0.1:1/v1", "--raw-out", UNWRITABLE), f"--raw-out {UNWRITABLE}"),
         (("--endpoint", "http://127.0.0.1:1/v1", "--input-len", "-1"), "--input-len"),
         (("--endpoint", "http://127.0.0.1:1/v1", "--dataset", "jsonl:/nonexistent"), "/nonexistent"),
+        (("--launch", "no-such-server-xyz"), "'no-such-server-xyz' is not a command on PATH"),
+        (("--launch", 'vllm serve "m'), "cannot split it into words"),
+        (("--launch", "true", "--ready-timeout", "-1"), "Invalid value for '--ready-timeout'"),
+        (("--find-capacity", "--slo-ttft-ms", "-5"), "Invalid value for '--slo-ttft-ms'"),
+        (
+            ("--api-key-env", "GPU_BENCH_UNSET_KEY"),
+            "--api-key-env GPU_BENCH_UNSET_KEY: the variable is not set",
+        ),
     ],
 )
 def test_serve_refuses_bad_input_and_a_server_that_is_not_there(

@@ -252,17 +252,16 @@ def _measure(
 
 
 def _check_model(config: Any) -> None:
-    if config.weights != "dummy":
-        if not Path(config.weights).is_dir():
-            from planner.errors import PlannerError
+    from gpu_bench.sweep import source_problem
+    from planner.errors import PlannerError
 
-            raise PlannerError(f"--weights {config.weights}: not a checkpoint directory")
+    found = source_problem(config.model, config.weights)
+    if found is None:
         return
-    if Path(config.model).is_dir():
-        return
-    from planner.catalog import Catalog
-
-    Catalog.default().model(config.model)
+    field, why = found
+    if why.startswith("unknown model"):
+        raise PlannerError(why.removesuffix("; or a local checkpoint directory"))
+    raise PlannerError(f"--{field} {getattr(config, field)}: {why}")
 
 
 def _has_gpu() -> bool:

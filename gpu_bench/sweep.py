@@ -179,13 +179,17 @@ def _combination_problems(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], s
     raw_includes = data.get("include")
     includes = list(enumerate(raw_includes)) if isinstance(raw_includes, list) else []
     out: list[tuple[tuple[Any, ...], str]] = []
+    default_weights = defaults.weights if defaults else "dummy"
     first_engine = matrix.engines[0] if matrix else "transformers"
     default_tp = defaults.tp if defaults else 1
     for engine in matrix.engines if matrix and defaults else []:
         problem = tp_problem(engine, defaults.tp)
         if problem:
             out.append((("defaults", "tp"), f"{problem}; matrix.engines has {engine}"))
-    models = [(("matrix", "models", j), m) for j, m in enumerate(matrix.models if matrix else [])]
+    sources = [
+        (("matrix", "models", j), ("defaults", "weights"), m, default_weights)
+        for j, m in enumerate(matrix.models if matrix else [])
+    ]
     for i, raw in includes:
         inc = _valid(Include, raw)
         if inc is None:
@@ -193,23 +197,36 @@ def _combination_problems(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], s
         problem = tp_problem(inc.engine or first_engine, inc.tp or default_tp)
         if problem:
             out.append((("include", i, "tp" if inc.tp else "engine"), problem))
-        models.append((("include", i, "model"), inc.model))
-    for loc, model in models:
-        problem = _model_problem(model)
-        if problem:
-            out.append((loc, problem))
+        weights_loc = ("include", i, "weights") if inc.weights else ("defaults", "weights")
+        sources.append((("include", i, "model"), weights_loc, inc.model, inc.weights or default_weights))
+    seen = set()
+    for model_loc, weights_loc, model, weights in sources:
+        found = source_problem(model, weights)
+        if found:
+            loc = model_loc if found[0] == "model" else weights_loc
+            if (loc, found[1]) not in seen:  # the defaults' weights once, not once per model
+                seen.add((loc, found[1]))
+                out.append((loc, f"{weights!r}: {found[1]}" if found[0] == "weights" else found[1]))
     return out
 
 
-def _model_problem(model: str) -> str | None:
-    if Path(model).is_dir():
+def source_problem(model: str, weights: str) -> tuple[str, str] | None:
+    """(the field, what is wrong) when a configuration's weights cannot be found: a checkpoint
+    directory (with its config.json) for real weights, else a catalog id or such a directory."""
+    if weights != "dummy":
+        if not (Path(weights) / "config.json").is_file():
+            return "weights", "not a checkpoint directory (a folder with config.json), nor dummy"
         return None
+    if Path(model).is_dir():
+        if (Path(model) / "config.json").is_file():
+            return None
+        return "model", "a folder without config.json: not a checkpoint directory"
     from planner.catalog import Catalog
 
     try:
         Catalog.default().model(model)
     except PlannerError as exc:
-        return f"{exc}; or a local checkpoint directory"
+        return "model", f"{exc}; or a local checkpoint directory"
     return None
 
 

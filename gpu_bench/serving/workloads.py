@@ -27,7 +27,14 @@ def load_tokenizer(name_or_path: str | None) -> Any:
         raise PlannerError(f"--tokenizer {name_or_path}: not a local directory (nothing is downloaded)")
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        why = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
+        raise PlannerError(
+            f"--tokenizer {name_or_path}: no tokenizer loads from it ({why}); give the folder of a "
+            "saved tokenizer (tokenizer.json or tokenizer_config.json)"
+        ) from None
 
 
 def random_prompt(tokenizer: Any, length: int, rng: random.Random) -> str:

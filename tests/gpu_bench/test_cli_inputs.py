@@ -39,6 +39,8 @@ RUN = ("run", "--model", "phi-4", "--scale", "tiny", "--device", "cpu", "--batch
         (("--quant", "int3"), "does not run quant 'int3'"),
         (("--weights", "/nonexistent"), "--weights /nonexistent: not a checkpoint directory"),
         (("--model", "llama-3-8b"), "did you mean"),
+        (("--model", "/tmp"), "--model /tmp: a folder without config.json: not a checkpoint directory"),
+        (("--weights", "/tmp"), "--weights /tmp: not a checkpoint directory"),
         (("--timeout", "0"), "Invalid value for '--timeout'"),  # every configuration a timeout
         (("--gpu-memory-utilization", "2"), "Invalid value for '--gpu-memory-utilization'"),
     ],
@@ -114,6 +116,7 @@ SERVE = ("serve", "--model", "x", "--concurrency", "1", "--num-requests", "2", "
         (("--endpoint", "http://127.0.0.1:1/v1", "--raw-out", UNWRITABLE), f"--raw-out {UNWRITABLE}"),
         (("--endpoint", "http://127.0.0.1:1/v1", "--input-len", "-1"), "--input-len"),
         (("--endpoint", "http://127.0.0.1:1/v1", "--dataset", "jsonl:/nonexistent"), "/nonexistent"),
+        (("--tokenizer", "/proc/self"), "--tokenizer /proc/self: no tokenizer loads from it"),
         (("--launch", "no-such-server-xyz"), "'no-such-server-xyz' is not a command on PATH"),
         (("--launch", 'vllm serve "m'), "cannot split it into words"),
         (("--launch", "true", "--ready-timeout", "-1"), "Invalid value for '--ready-timeout'"),

@@ -101,6 +101,18 @@ def test_an_unknown_model_is_refused_with_close_matches(tmp_path: Path) -> None:
     assert found[1].startswith(f"{path}:9: include[0].model: unknown model 'phi-5'; did you mean 'phi-4'")
 
 
+def test_weights_that_are_not_a_checkpoint_are_refused_once(tmp_path: Path) -> None:
+    head = HEAD.replace("models: [llama-3.1-8b-instruct]", "models: [llama-3.1-8b-instruct, phi-4]")
+    head = head.replace("scale: tiny}", f"scale: tiny, weights: {tmp_path}}}")
+    found = problems(sweep_file(tmp_path, "include:\n  - {model: phi-4, weights: /nonexistent}\n", head))
+    assert found == [
+        f"{tmp_path / 's2.yaml'}:2: defaults.weights: '{tmp_path}': not a checkpoint directory "
+        "(a folder with config.json), nor dummy",
+        f"{tmp_path / 's2.yaml'}:9: include[0].weights: '/nonexistent': not a checkpoint directory "
+        "(a folder with config.json), nor dummy",
+    ]
+
+
 def test_a_misspelt_exclude_field_is_refused_instead_of_excluding_nothing(tmp_path: Path) -> None:
     [line] = problems(sweep_file(tmp_path, "exclude:\n  - {modle: llama-3.1-8b-instruct}\n"))
     assert line.endswith(":9: exclude[0].modle: unknown field 'modle'; did you mean 'model'?")

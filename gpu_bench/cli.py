@@ -102,20 +102,35 @@ def _default_out() -> Path:
     show_default=True,
     help="tiny: the architecture scaled down to run on a CPU in seconds (tests).",
 )
-@click.option("--device", default=None, help="cuda or cpu. [default: cuda if a GPU is visible, else cpu]")
+@click.option(
+    "--device",
+    type=click.Choice(["cuda", "cpu"]),
+    default=None,
+    help="[default: cuda if torch sees a CUDA device, else cpu]",
+)
 @click.option(
     "--dtype",
     type=click.Choice(["bf16", "fp16", "fp32"]),
     default=None,
-    help="[default: bf16 on GPU, fp32 on CPU]",
+    help="[default: bf16 on GPU, fp32 on CPU (as in sweeps)]",
 )
 @click.option(
-    "--tp", type=click.IntRange(1), default=1, show_default=True, help="Tensor parallel GPUs (vllm)."
+    "--tp",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Tensor parallel GPUs (--engine vllm only).",
 )
 @click.option("--double-quant", is_flag=True, help="bitsandbytes 4-bit nested quantization.")
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--warmup", type=click.IntRange(0), default=1, show_default=True)
-@click.option("--gpu-memory-utilization", type=float, default=0.9, show_default=True, help="vllm")
+@click.option(
+    "--gpu-memory-utilization",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.9,
+    show_default=True,
+    help="vllm: the share of device memory it may take.",
+)
 @click.option(
     "--max-num-seqs", type=click.IntRange(1), default=None, help="vllm [default: the largest batch]"
 )
@@ -135,7 +150,7 @@ def _default_out() -> Path:
 @click.option(
     "--timeout",
     "timeout_s",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=3600.0,
     show_default=True,
     help="Seconds one configuration may take (model load included) before it is recorded as an error.",
@@ -152,14 +167,20 @@ def run_cmd(**opts: Any) -> None:
     as it finishes; Ctrl-C keeps them. Example: gpu-bench run --model llama-3.1-8b-instruct --quant
     bnb-nf4 --batch-sizes 1,8,32 --input-len 512 --output-len 128
     """
-    from gpu_bench.config import RunConfig
+    from gpu_bench.config import RunConfig, default_dtype, tp_problem
     from gpu_bench.runner import Runner, expand
-    from gpu_bench.store import RecordStore
+    from gpu_bench.store import RecordStore, check_writable
     from gpu_bench.sweep import check, share_vllm_engines
+    from planner.errors import PlannerError
     from planner.units import parse_int_count, parse_int_list
 
-    device = opts["device"] or ("cuda" if _has_gpu() else "cpu")
-    dtype = opts["dtype"] or ("bf16" if device != "cpu" else "fp32")
+    if tp_problem(opts["engine"], opts["tp"]):
+        raise PlannerError(
+            f"--tp {opts['tp']}: tensor parallelism needs --engine vllm (transformers loads the model "
+            "on one device)"
+        )
+    device = opts["device"] or _default_device()
+    dtype = opts["dtype"] or default_dtype(device)
     base = RunConfig(
         model=opts["model"],
         quant=opts["quant"],
@@ -183,8 +204,13 @@ def run_cmd(**opts: Any) -> None:
     for c in configs:
         check(c)
     _check_model(base)
-    store = RecordStore(opts["out"] or _default_out())
-    runner = Runner(store, _workdir(opts["workdir"]), timeout_s=opts["timeout_s"])
+    if device == "cuda":
+        _require_cuda("--device cuda", "use --device cpu")
+    out, workdir = opts["out"] or _default_out(), _workdir(opts["workdir"])
+    check_writable(out, "--out")
+    check_writable(workdir, "--workdir", directory=True)
+    store = RecordStore(out)
+    runner = Runner(store, workdir, timeout_s=opts["timeout_s"])
     resume, retry = not opts["no_resume"], opts["retry_failed"]
     code = _measure(configs, store, runner, "gpu-bench run", resume=resume, retry_failed=retry)
     if code not in (0, 2):
@@ -226,23 +252,43 @@ def _measure(
 
 
 def _check_model(config: Any) -> None:
-    if config.weights != "dummy":
-        if not Path(config.weights).is_dir():
-            from planner.errors import PlannerError
+    from gpu_bench.sweep import source_problem
+    from planner.errors import PlannerError
 
-            raise PlannerError(f"--weights {config.weights}: not a checkpoint directory")
+    found = source_problem(config.model, config.weights)
+    if found is None:
         return
-    if Path(config.model).is_dir():
-        return
-    from planner.catalog import Catalog
-
-    Catalog.default().model(config.model)
+    field, why = found
+    if why.startswith("unknown model"):
+        raise PlannerError(why.removesuffix("; or a local checkpoint directory"))
+    raise PlannerError(f"--{field} {getattr(config, field)}: {why}")
 
 
 def _has_gpu() -> bool:
     from gpu_bench.env import capture
 
     return bool(capture().gpus)
+
+
+def _default_device() -> str:
+    """cuda where torch sees a CUDA device; without torch (its engine will say so), where NVML does."""
+    from gpu_bench.env import torch_cuda_devices
+
+    seen = torch_cuda_devices()
+    if seen is None:
+        return "cuda" if _has_gpu() else "cpu"
+    return "cuda" if seen[0] else "cpu"
+
+
+def _require_cuda(what: str, fix: str) -> None:
+    """Refuse a CUDA run where torch sees no CUDA device: its records would all be errors, and
+    resume would skip them later on a machine with a GPU."""
+    from gpu_bench.env import torch_cuda_devices
+    from planner.errors import PlannerError
+
+    seen = torch_cuda_devices()
+    if seen is not None and not seen[0]:
+        raise PlannerError(f"{what}: no CUDA device visible to torch ({seen[1]}); {fix}")
 
 
 @main.command("sweep")
@@ -257,7 +303,7 @@ def _has_gpu() -> bool:
 @click.option(
     "--timeout",
     "timeout_s",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=3600.0,
     show_default=True,
     help="Seconds one configuration may take (model load included) before it is recorded as an error.",
@@ -274,15 +320,17 @@ def sweep_cmd(
 ) -> None:
     """Run the matrix in SWEEP_FILE (YAML; see examples/sweep-h200.yaml), resumably.
 
-    Every configuration runs in a worker process: an OOM, a CUDA error, a segfault or a timeout is
-    recorded (status oom or error, with the message) and the sweep goes on. Each record is appended
-    as it finishes; Ctrl-C (or SIGTERM) stops the worker and keeps them; re-running skips what is
-    recorded. Configurations whose engine lacks a package are skipped with the install that fixes
-    it, the rest run, and the exit code is 2.
+    The file is checked first, include entries like the matrix: every problem is listed
+    (file:line: field: problem) and nothing runs. Unset, dtype is bf16 on cuda and fp32 on cpu,
+    as in gpu-bench run. Every configuration runs in a worker process: an OOM, a CUDA error, a
+    segfault or a timeout is recorded (status oom or error, with the message) and the sweep goes
+    on. Each record is appended as it finishes; Ctrl-C (or SIGTERM) stops the worker and keeps
+    them; re-running skips what is recorded. Configurations whose engine lacks a package are
+    skipped with the install that fixes it, the rest run, and the exit code is 2.
     """
     from gpu_bench.results import failed_record
     from gpu_bench.runner import Runner
-    from gpu_bench.store import RecordStore
+    from gpu_bench.store import RecordStore, check_writable
     from gpu_bench.sweep import check, expand, read_sweep
     from planner.errors import PlannerError
 
@@ -296,9 +344,16 @@ def sweep_cmd(
             )
         click.echo(f"{len(configs)} configurations -> {target}")
         return
+    check_writable(target, "--out" if out else f"the sweep's out ({target})")
+    check_writable(_workdir(workdir), "--workdir", directory=True)
     store = RecordStore(target)
     runnable = []
     done = store.done(retry_failed)
+    if any(c.device == "cuda" and c.key() not in done for c in configs):
+        _require_cuda(
+            f"{sweep_file}: device cuda",
+            "set device: cpu in its defaults (and includes), or run it on a machine with a GPU",
+        )
     for c in configs:
         try:
             check(c)
@@ -393,13 +448,15 @@ SERVE_COLUMNS = [
 @click.option(
     "--launch", help='Start this server first, e.g. "vllm serve MODEL --port 8000"; torn down after.'
 )
-@click.option("--ready-timeout", type=float, default=600.0, show_default=True)
+@click.option(
+    "--ready-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True
+)
 @click.option(
     "--find-capacity", is_flag=True, help="Search the largest concurrency (or rate) meeting the SLOs."
 )
-@click.option("--slo-ttft-ms", type=float)
-@click.option("--slo-tpot-ms", type=float)
-@click.option("--slo-e2e-ms", type=float)
+@click.option("--slo-ttft-ms", type=click.FloatRange(min=0, min_open=True))
+@click.option("--slo-tpot-ms", type=click.FloatRange(min=0, min_open=True))
+@click.option("--slo-e2e-ms", type=click.FloatRange(min=0, min_open=True))
 @click.option("--slo-percentile", type=click.FloatRange(1, 100), default=95.0, show_default=True)
 @click.option(
     "--max-concurrency",

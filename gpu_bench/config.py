@@ -9,11 +9,29 @@ from dataclasses import asdict, dataclass, field, replace
 ENGINES = ("transformers", "vllm")
 SCALES = ("full", "tiny")
 DTYPES = ("bf16", "fp16", "fp32")
+DEVICES = ("cuda", "cpu")
+"""Where an engine runs here. ROCm is not offered: the engines hand the device to torch as its
+name, and no ROCm machine has run them."""
 QUANT_ENGINES = {
     "transformers": ("none", "bnb-int8", "bnb-nf4", "bnb-fp4"),
     "vllm": ("none", "fp8", "awq-int4", "gptq-int4", "gptq-int8", "bnb-nf4"),
 }
 """Quantization each engine runs here ('none' = the dtype). AWQ/GPTQ need real checkpoints."""
+
+
+def default_dtype(device: str) -> str:
+    """bf16 on a GPU; fp32 on a CPU, where bf16 is slower (MACHINE-NOTES) and the tiny tests run."""
+    return "fp32" if device == "cpu" else "bf16"
+
+
+def tp_problem(engine: str, tp: int) -> str | None:
+    """Why a tensor parallelism cannot be asked of an engine, or None."""
+    if tp > 1 and engine != "vllm":
+        return (
+            f"tensor parallelism needs engine vllm ({engine} loads the model on one device, so a "
+            f"record of tp {tp} would be mislabelled)"
+        )
+    return None
 
 
 @dataclass(frozen=True)

@@ -165,3 +165,34 @@ def catalog_gpu_id(device_name: str) -> str | None:
         if needle in name:
             return gpu_id
     return None
+
+
+_TORCH_CUDA = (
+    "import json, torch; print(json.dumps({'count': torch.cuda.device_count() if "
+    "torch.cuda.is_available() else 0, 'torch': torch.__version__, 'cuda': torch.version.cuda}))"
+)
+
+
+def torch_cuda_devices(python: str | None = None) -> tuple[int, str] | None:
+    """(CUDA devices torch sees, why none where none), asked of a fresh interpreter, so this
+    process neither pays for importing torch nor holds a CUDA context; None without torch."""
+    import importlib.util
+    import json
+
+    if python is None and importlib.util.find_spec("torch") is None:
+        return None
+    try:
+        done = subprocess.run(
+            [python or sys.executable, "-c", _TORCH_CUDA], capture_output=True, text=True, timeout=300
+        )
+        data = json.loads(done.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, OSError, ValueError, IndexError):
+        return None  # torch does not import: the engine's own check says what is missing
+    if data["count"]:
+        return int(data["count"]), ""
+    if not data["cuda"]:
+        return 0, f"torch {data['torch']} is a build without CUDA"
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return 0, f"torch {data['torch']} (CUDA {data['cuda']}), CUDA_VISIBLE_DEVICES={visible!r}"
+    return 0, f"torch {data['torch']} (CUDA {data['cuda']}) finds no GPU or driver"

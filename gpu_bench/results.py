@@ -43,7 +43,7 @@ def _common(config: RunConfig, env: Environment, gpu_id: str | None) -> dict[str
         else None,
         "kv_cache_dtype": config.kv_cache_dtype,
         "weights": "dummy" if config.weights == "dummy" else "real",
-        "device": "cpu" if cpu else "cuda",
+        "device": config.device,  # cuda or cpu: sweep.check refuses any other before a record
         "gpu": None if cpu else gpu_id,
         "gpu_count": max(1, config.tp),
         "tensor_parallel": config.tp,

@@ -196,27 +196,55 @@ def _worker_reset_peaks(worker: Any) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def _worker_weights_bytes(worker: Any) -> int:
-    """On each worker: the bytes its model loading took, as vLLM measured them (CUDA runners).
+def _worker_weights_bytes(worker: Any) -> tuple[int, bool, int]:
+    """On each worker: (the bytes of its model's weights, measured by vLLM?, weights repacked).
 
-    The CPU runner does not measure it, and its linears keep their weights packed outside the
-    parameters (`weight` becomes empty), so counting parameters there would be wrong: 0 = unknown.
+    CUDA runners measure what loading took (`model_memory_usage`). vLLM's CPU runner measures
+    nothing, and its linears hand their weights to packed CPU kernels and keep an empty `weight`
+    (vllm/model_executor/layers/utils.py, dispatch_cpu_unquantized_gemm), so there the weights
+    are counted from the parameters, an emptied weight at the shape and dtype it had.
     """
-    return int(getattr(worker.model_runner, "model_memory_usage", 0) or 0)
+    measured = int(getattr(worker.model_runner, "model_memory_usage", 0) or 0)
+    if measured:
+        return measured, True, 0
+    model = worker.model_runner.get_model()
+    total, repacked = 0, 0
+    for name, param in model.named_parameters():  # a tied weight once
+        if param.numel():
+            total += param.numel() * param.element_size()
+            continue
+        owner = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+        rows = getattr(owner, "output_size_per_partition", None)
+        cols = getattr(owner, "input_size_per_partition", None)
+        if rows and cols:
+            total += int(rows) * int(cols) * param.element_size()
+            repacked += 1
+    return total, False, repacked
 
 
-def _weights_gib(llm: Any) -> float | None:
-    """Weights over all workers (tensor parallel shards summed), or None where vLLM does not say.
+def _weights_gib(llm: Any) -> tuple[float | None, str | None]:
+    """Weights over all workers (tensor parallel shards summed) and a note where they are counted,
+    not measured, or missing (then why).
 
     With the engine core in another process (vLLM's default on GPU) a callable reaches the workers
     only when VLLM_ALLOW_INSECURE_SERIALIZATION=1, which measure sets where it is unset.
     """
     try:
         per_worker = llm.collective_rpc(_worker_weights_bytes)
-    except Exception:  # noqa: BLE001 - an unreachable worker attribute only loses this number
-        return None
-    total = sum(int(b) for b in per_worker if b)
-    return total / 1024**3 if total else None
+    except Exception as exc:  # noqa: BLE001 - an unreachable worker attribute only loses this number
+        why = (str(exc).strip() or type(exc).__name__).splitlines()[0][:160]
+        return None, f"weights_memory_gib not recorded: vLLM's workers could not be asked ({why})"
+    total = sum(int(b) for b, _, _ in per_worker)
+    if not total:
+        return None, "weights_memory_gib not recorded: vLLM's workers reported no weights"
+    if all(measured for _, measured, _ in per_worker):
+        return total / 1024**3, None
+    repacked = sum(int(n) for _, _, n in per_worker)
+    return total / 1024**3, (
+        "weights_memory_gib counted from the model's parameters (vLLM's CPU runner does not measure "
+        f"loading); {repacked} linear weights its CPU kernels repacked counted at their shape and "
+        "dtype, without what the packed copies take beyond that"
+    )
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -255,8 +283,9 @@ def measure(config: RunConfig, model_dir: Path) -> Measurement:
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     if config.device == "cpu":
         _cpu_environment(model_dir)
-    else:  # lets callables reach the workers in the engine-core process (local pickles only)
-        os.environ.setdefault("VLLM_ALLOW_INSECURE_SERIALIZATION", "1")
+    # lets callables reach the workers in an engine-core process (local pickles only): on GPU by
+    # default, on CPU where VLLM_ENABLE_V1_MULTIPROCESSING=1 puts the engine core in another one
+    os.environ.setdefault("VLLM_ALLOW_INSECURE_SERIALIZATION", "1")
     cuda = config.device.startswith("cuda")
     args = engine_args(config, model_dir)
     notes: list[str] = []
@@ -316,13 +345,16 @@ def measure(config: RunConfig, model_dir: Path) -> Measurement:
         notes.append("bitsandbytes in vLLM reads a checkpoint: the random weights came from safetensors")
     if config.device == "cpu":
         recorded_args["VLLM_CPU_KVCACHE_SPACE"] = os.environ.get("VLLM_CPU_KVCACHE_SPACE")
+    weights_gib, weights_note = _weights_gib(llm)
+    if weights_note:
+        notes.append(weights_note)
     m = Measurement(
         prefill_s=prefill,
         e2e_s=e2e,
         output_tokens=sum(counts) / len(counts) if counts else 0,
         engine_version=_version(),
         engine_args=recorded_args,
-        weights_memory_gib=_weights_gib(llm),
+        weights_memory_gib=weights_gib,
         peak_vram_gib=nvml.peak_gib,
         kv_cache_tokens=kv_tokens,
         max_concurrency_engine=concurrency,

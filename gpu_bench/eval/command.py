@@ -47,7 +47,9 @@ def eval_main(o: dict[str, Any]) -> None:
 
     from gpu_bench.eval.cases import read_cases
     from gpu_bench.eval.runner import EvalSettings, evaluate, progress_path
-    from gpu_bench.eval.targets import check_endpoint, resolve_targets
+    from gpu_bench.eval.targets import resolve_targets
+    from gpu_bench.serving.detect import check_endpoint
+    from gpu_bench.store import check_writable
     from planner.catalog import Catalog
     from planner.quality.pricing import resolve_price
 
@@ -95,6 +97,7 @@ def eval_main(o: dict[str, Any]) -> None:
     if rubric:
         settings.rubric = rubric
     out: Path = o["out"] or Path("gpu-bench-eval.jsonl")
+    check_writable(out, "--out")  # its progress file goes beside it
     new_folder = not out.parent.exists()
     n_judge = sum(c.scorer["type"] == "judge" for c in cases.cases)
     click.echo(

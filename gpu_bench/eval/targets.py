@@ -9,6 +9,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
+from gpu_bench.serving.detect import check_endpoint
 from planner.errors import PlannerError
 from planner.quality.pricing import resolve_price
 
@@ -41,13 +42,6 @@ def public_endpoint(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-
-
-def check_endpoint(url: str, what: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PlannerError(f"{what} {url!r} is not an http(s) URL; e.g. http://127.0.0.1:8000/v1")
-    return url.rstrip("/")
 
 
 def pair(values: tuple[str, ...], n: int, what: str, default: Any) -> list[Any]:

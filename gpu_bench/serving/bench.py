@@ -15,6 +15,7 @@ from typing import Any
 from gpu_bench.serving.client import OpenAIClient, RequestSpec
 from gpu_bench.serving.loadgen import LoadResult, run_load
 from gpu_bench.serving.metrics import ServingMetrics, Slo, calculate_metrics, measured_window, phase
+from gpu_bench.serving.workloads import PROMPT_WORDS
 from gpu_bench.store import RecordStore
 
 
@@ -92,6 +93,11 @@ def _notes(metrics: ServingMetrics, load: LoadResult, setup: ServeSetup) -> list
         notes.append(
             f"{sources.get('chunks', 0)} of {metrics.completed} requests came without usage and no "
             "tokenizer was given: their output tokens are content chunks"
+        )
+    if setup.server_args.get("prompts_sized_by") == "words":
+        notes.append(
+            f"prompt lengths sized by words ({len(PROMPT_WORDS)} common ones, about a token each), no "
+            "--tokenizer: input_tokens is the server's count where its usage gives one"
         )
     if not metrics.window_steady:
         notes.append(

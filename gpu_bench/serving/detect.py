@@ -41,6 +41,41 @@ class ServerInfo:
     details: dict[str, str | int | float | bool] = field(default_factory=dict)
 
 
+def check_endpoint(url: str, what: str) -> str:
+    """The base URL without a trailing /, or a PlannerError: httpx's own error for a URL without
+    a scheme is a 100-line traceback (UnsupportedProtocol)."""
+    import urllib.parse
+
+    from planner.errors import PlannerError
+
+    refusal = f"{what} must be an http(s) URL such as http://127.0.0.1:8000/v1, got {url!r}"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise PlannerError(refusal) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PlannerError(refusal)
+    return url.rstrip("/")
+
+
+def unreachable(endpoint: str, timeout_s: float = 10.0) -> str | None:
+    """Why nothing answers at the endpoint (GET {endpoint}/models, then /health at its root), or
+    None when anything answers, whatever its status: a 401 or 404 is a server that is there."""
+    import httpx
+
+    root = endpoint.rstrip("/").removesuffix("/v1")
+    why = ""
+    for url in (endpoint.rstrip("/") + "/models", root + "/health"):
+        try:
+            httpx.get(url, timeout=timeout_s)
+            return None
+        except httpx.HTTPError as exc:
+            detail = (str(exc).strip() or type(exc).__name__).splitlines()[0][:120]
+            why = why or f"GET {url}: {detail}"
+    return why
+
+
 def http_get(root_url: str, timeout_s: float = 3.0) -> Get:
     import httpx
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import threading
@@ -32,6 +33,22 @@ COUNTERS = {  # kept as their increase over a level
 }
 SCRAPED = {**GAUGES, **COUNTERS}
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+
+
+def launch_argv(command: str) -> list[str]:
+    """The --launch command as argv (shell quoting, no shell), or a PlannerError."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise PlannerError(f"--launch {command!r}: cannot split it into words ({exc})") from None
+    if not argv:
+        raise PlannerError('--launch is empty; give the server\'s command, e.g. "vllm serve MODEL"')
+    if shutil.which(argv[0]) is None:
+        raise PlannerError(
+            f"--launch {command!r}: {argv[0]!r} is not a command on PATH nor an executable file; "
+            "give a command on PATH or its full path"
+        )
+    return argv
 
 
 class ServerProcess:
@@ -68,15 +85,22 @@ class ServerProcess:
     def start(self) -> None:
         import httpx
 
+        argv = launch_argv(self.command)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:  # the child holds its own copy of the descriptor
-            self.proc = subprocess.Popen(
-                shlex.split(self.command),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: torn down whole, even its workers
-                env={**os.environ, **(self.env or {})},
-            )
+            try:
+                self.proc = subprocess.Popen(
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: torn down whole, even its workers
+                    env={**os.environ, **(self.env or {})},
+                )
+            except OSError as exc:
+                raise PlannerError(
+                    f"--launch {self.command!r}: cannot start {argv[0]!r} ({exc.strerror or exc}); "
+                    "give a command on PATH or its full path"
+                ) from None
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import random
 import signal
 import threading
@@ -34,7 +35,7 @@ from gpu_bench.serving.bench import (
     write_raw,
 )
 from gpu_bench.serving.metrics import Slo
-from gpu_bench.store import RecordStore
+from gpu_bench.store import RecordStore, check_writable
 from planner.errors import PlannerError
 from planner.units import parse_int_count
 
@@ -148,8 +149,18 @@ def sigterm_as_interrupt() -> Iterator[list[int]]:
 
 
 def _check(o: dict[str, Any]) -> tuple[list[float], list[float], Slo]:
+    from gpu_bench.serving.detect import check_endpoint
     from planner.records import QUANT_FORMATS
 
+    check_endpoint(o["endpoint"], "--endpoint")
+    if o["launch"] is not None:
+        from gpu_bench.serving.launcher import launch_argv
+
+        launch_argv(o["launch"])
+    if o["api_key_env"] and not os.environ.get(o["api_key_env"]):
+        raise PlannerError(
+            f"--api-key-env {o['api_key_env']}: the variable is not set; export {o['api_key_env']}=... first"
+        )
     conc = _levels(o["concurrency"], "--concurrency", integer=True)
     rates = _levels(o["request_rate"], "--request-rate", integer=False)
     if conc and rates:
@@ -188,7 +199,13 @@ def serve_main(o: dict[str, Any]) -> None:
     output_len = parse_int_count(o["output_len"], "--output-len")
     tokenizer = load_tokenizer(o["tokenizer"])
     workload = Workload(str(o["dataset"]), tokenizer, input_len, output_len)
-    store = RecordStore(o["out"] or Path("gpu-bench-serve.jsonl"))
+    out = o["out"] or Path("gpu-bench-serve.jsonl")
+    check_writable(out, "--out")
+    if o["raw_out"]:
+        check_writable(o["raw_out"], "--raw-out")
+    if not o["launch"]:
+        _require_answer(o["endpoint"])
+    store = RecordStore(out)
     recorded: list[dict[str, Any]] = []
     with sigterm_as_interrupt() as signals:
         try:
@@ -203,6 +220,20 @@ def serve_main(o: dict[str, Any]) -> None:
             )
             click.get_current_context().exit(143 if signals else 130)
     _print(rows, kind, o["fmt"], summary, store.path)
+
+
+def _require_answer(endpoint: str) -> None:
+    """A server that is not there is a wrong --endpoint (or one not started), not a measurement:
+    refused before the first level, nothing recorded. One that dies mid-run still ends its level
+    as a record with its errors."""
+    from gpu_bench.serving.detect import unreachable
+
+    why = unreachable(endpoint)
+    if why:
+        raise PlannerError(
+            f"nothing answers at --endpoint {endpoint} ({why}): start the server, check the URL, or "
+            "give --launch to start one; nothing recorded"
+        )
 
 
 def _run(
@@ -276,6 +307,7 @@ def _run(
             "env_describes": "the client machine (device, gpu, gpu_count and tp describe the server)",
             "seed": seed,
             "prompts": "fresh per level" if workload.name == "random" else "fresh per level, uniquely tagged",
+            "prompts_sized_by": workload.sized_by,
             "timeout_s": o["timeout_s"],
         }
         setup = ServeSetup(

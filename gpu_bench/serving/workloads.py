@@ -27,7 +27,14 @@ def load_tokenizer(name_or_path: str | None) -> Any:
         raise PlannerError(f"--tokenizer {name_or_path}: not a local directory (nothing is downloaded)")
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        why = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
+        raise PlannerError(
+            f"--tokenizer {name_or_path}: no tokenizer loads from it ({why}); give the folder of a "
+            "saved tokenizer (tokenizer.json or tokenizer_config.json)"
+        ) from None
 
 
 def random_prompt(tokenizer: Any, length: int, rng: random.Random) -> str:
@@ -59,12 +66,12 @@ def random_requests(
         if tokenizer is not None:
             prompt = random_prompt(tokenizer, input_len, rng)
         else:
-            prompt = " ".join(rng.choice(_WORDS) for _ in range(input_len))
+            prompt = " ".join(rng.choice(PROMPT_WORDS) for _ in range(input_len))
         out.append(RequestSpec(prompt=prompt, max_tokens=output_len, input_tokens=input_len))
     return out
 
 
-_WORDS = [
+PROMPT_WORDS = [
     "the",
     "of",
     "and",
@@ -98,8 +105,10 @@ class Workload:
         kind, _, path = dataset.partition(":")
         self.tokenizer, self.input_len, self.output_len = tokenizer, input_len, output_len
         self.pool: list[RequestSpec] = []
+        self.sized_by: str | None = None  # random prompts: by the tokenizer, or by words without one
         if kind == "random":
             self.name = "random"
+            self.sized_by = "tokenizer" if tokenizer is not None else "words"
         elif kind == "jsonl" and path:
             self.pool, self.name = (
                 jsonl_requests(Path(path), output_len, tokenizer),

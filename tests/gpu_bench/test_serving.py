@@ -862,6 +862,8 @@ def test_cli_flags_output_tokens_counted_without_usage(tmp_path: Path) -> None:
         (r,) = rows
         assert r["output_tokens_source"] == "tokenizer"
         assert "counted with the local tokenizer" in r["notes"]
+        assert r["engine"]["args"]["prompts_sized_by"] == "tokenizer"
+        assert "prompt lengths sized by words" not in r["notes"]
         chunks, rows = serve(
             server.url,
             tmp_path / "c.jsonl",
@@ -876,3 +878,19 @@ def test_cli_flags_output_tokens_counted_without_usage(tmp_path: Path) -> None:
     (r,) = rows
     assert "output_tokens_source" not in r  # neither usage nor a tokenizer: not a token count
     assert "their output tokens are content chunks" in r["notes"]
+    assert r["engine"]["args"]["prompts_sized_by"] == "words"
+    assert "prompt lengths sized by words (23 common ones, about a token each), no --tokenizer" in r["notes"]
+
+
+def test_cli_a_server_that_fails_every_request_still_ends_the_level_as_a_record(tmp_path: Path) -> None:
+    """It answers (so it is there), then drops every stream: a measurement with its errors, exit 0."""
+    with FakeServer() as server:
+        result, rows = serve(
+            server.url, tmp_path / "d.jsonl", "--model", "drop", "--concurrency", "2",
+            "--num-requests", "4", "--warmup", "0",
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (r,) = rows
+    assert r["status"] == "error"
+    assert r["errors"] == {"disconnected": 4}
+    assert "no request completed" in r["error"]

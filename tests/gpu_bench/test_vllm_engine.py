@@ -82,6 +82,26 @@ def test_tiny_llama_runs_in_vllm_on_cpu(tiny_run: tuple[Path, str]) -> None:
     assert table.count(" ok ") == 2, table
 
 
+def test_weights_memory_is_counted_on_cpu_and_matches_the_planner_format_model(
+    tiny_run: tuple[Path, str], workdir: Path
+) -> None:
+    """vLLM's CPU runner measures no model memory and empties the linears it repacks: the record
+    counts the parameters (repacked ones at their shape), says so, and agrees with planner/perf."""
+    from planner.catalog.hf_config import architecture_from_config
+    from planner.perf.memory import weight_bytes
+
+    out, _ = tiny_run
+    cfg_path = next(
+        p for p in workdir.glob("*/config.json") if json.loads(p.read_text())["model_type"] == "llama"
+    )
+    arch, _ = architecture_from_config(json.loads(cfg_path.read_text()), cfg_path)
+    predicted = weight_bytes(arch, "fp32", False).total
+    for r in rows(out):
+        assert r["weights_memory_gib"] * 1024**3 == pytest.approx(predicted, rel=0.03)
+        assert "weights_memory_gib counted from the model's parameters" in r["notes"]
+        assert "linear weights its CPU kernels repacked" in r["notes"]
+
+
 def test_max_concurrency_is_the_one_vllm_logs(tiny_run: tuple[Path, str], workdir: Path) -> None:
     out, _ = tiny_run
     logged = set()

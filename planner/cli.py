@@ -22,7 +22,7 @@ COMMANDS = {
     "tco": ("planner.commands.economics", "tco_cmd"),
     "fit": ("planner.commands.perf", "fit_cmd"),
     "estimate": ("planner.commands.perf", "estimate_cmd"),
-    "validate": ("planner.commands.perf", "validate_cmd"),
+    "validate": ("planner.commands.validate", "validate_cmd"),
     "catalog": ("planner.commands.catalog", "catalog"),
     "report": ("planner.commands.report", "report_cmd"),
     "route": ("planner.commands.route", "route_cmd"),

@@ -17,7 +17,7 @@ VALIDATE_COLUMNS = [
     Column("observed", "observed tok/s", ",.0f"),
     Column("predicted", "predicted tok/s", ",.0f"),
     Column("error_pct", "error %", "+.1f"),
-    Column("band_pct", "band +-%", ".0f"),
+    Column("band_pct", "band +%", ".0f"),  # a factor: value / (1 + b) to value x (1 + b)
     Column("in_band", "in band"),
 ]
 GROUP_COLUMNS = [

@@ -169,8 +169,9 @@ def run_cmd(**opts: Any) -> None:
     """
     from gpu_bench.config import RunConfig, default_dtype, tp_problem
     from gpu_bench.runner import Runner, expand
-    from gpu_bench.store import RecordStore, check_writable
+    from gpu_bench.store import RecordStore
     from gpu_bench.sweep import check, share_vllm_engines
+    from planner.catalog.files import check_writable
     from planner.errors import PlannerError
     from planner.units import parse_int_count, parse_int_list
 
@@ -330,8 +331,9 @@ def sweep_cmd(
     """
     from gpu_bench.results import failed_record
     from gpu_bench.runner import Runner
-    from gpu_bench.store import RecordStore, check_writable
+    from gpu_bench.store import RecordStore
     from gpu_bench.sweep import check, expand, read_sweep
+    from planner.catalog.files import check_writable
     from planner.errors import PlannerError
 
     spec = read_sweep(sweep_file)

@@ -7,13 +7,10 @@ lines only; a torn last line from an earlier crash is skipped on reading and nev
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from planner.catalog.files import append_jsonl
-from planner.errors import PlannerError
 
 
 class RecordStore:
@@ -64,47 +61,3 @@ def is_retryable(row: dict[str, Any]) -> bool:
     if row.get("engine", {}).get("args", {}).get("retryable"):
         return True
     return (row.get("error") or "").startswith(ENVIRONMENT_ERRORS)
-
-
-def check_writable(path: Path, option: str, directory: bool = False) -> None:
-    """Refuse, before anything runs, a file (or folder) that cannot be written: nothing measured
-    should be lost to a path. Creates nothing: a missing folder is judged by its nearest existing
-    parent, which must take a new entry (tried with a temporary file, as root too)."""
-
-    def refuse(why: str) -> None:
-        fix = "a folder you can write to" if directory else "a path in a folder you can write to"
-        raise PlannerError(f"{option} {path}: {why}; give {fix}")
-
-    try:
-        exists = path.exists()
-    except OSError as exc:  # a parent that cannot be searched
-        refuse(f"cannot be reached ({exc.strerror or exc})")
-    if exists:
-        if directory != path.is_dir():
-            refuse("is a folder" if path.is_dir() else "is not a folder")
-        if not directory:
-            try:
-                with path.open("a", encoding="utf-8"):
-                    pass  # appending nothing: the file is unchanged
-            except OSError as exc:
-                refuse(f"cannot append to it ({exc.strerror or exc})")
-            return
-    parent = path if exists else path.parent
-    while not _exists(parent) and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        refuse(f"{parent} is not a folder")
-    try:
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as exc:
-        refuse(f"cannot create anything in {parent} ({exc.strerror or exc})")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        refuse(f"{parent} is not writable")
-
-
-def _exists(path: Path) -> bool:
-    try:
-        return path.exists()
-    except OSError:
-        return False

@@ -49,8 +49,8 @@ def eval_main(o: dict[str, Any]) -> None:
     from gpu_bench.eval.runner import EvalSettings, evaluate, progress_path
     from gpu_bench.eval.targets import resolve_targets
     from gpu_bench.serving.detect import check_endpoint
-    from gpu_bench.store import check_writable
     from planner.catalog import Catalog
+    from planner.catalog.files import check_writable
     from planner.quality.pricing import resolve_price
 
     cases = read_cases(o["cases"], o["default_scorer"])

@@ -35,7 +35,8 @@ from gpu_bench.serving.bench import (
     write_raw,
 )
 from gpu_bench.serving.metrics import Slo
-from gpu_bench.store import RecordStore, check_writable
+from gpu_bench.store import RecordStore
+from planner.catalog.files import check_writable
 from planner.errors import PlannerError
 from planner.units import parse_int_count
 

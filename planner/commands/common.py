@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import click
@@ -97,17 +96,3 @@ format_option = click.option(
     show_default=True,
     help="Output as a console table, JSON, CSV or Markdown.",
 )
-
-
-def writable_dir(path: Path, what: str) -> Path:
-    """Create `path` (and parents) now, so an unwritable output fails before any work, in one line."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".selfhost-planner-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise PlannerError(
-            f"{what} {path}: cannot write there ({exc.strerror or exc}); choose a writable directory"
-        ) from None
-    return path

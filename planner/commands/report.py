@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from planner.commands.common import AppContext, writable_dir
+from planner.catalog.files import check_writable
+from planner.commands.common import AppContext
 from planner.commands.inputs import (
     CANDIDATE_OPTIONS,
     TCO_OPTIONS,
@@ -207,7 +208,7 @@ def report_cmd(
 
     started = time.perf_counter()
     app: AppContext = ctx.obj
-    writable_dir(out_dir, "--out")
+    check_writable(out_dir, "--out", directory=True)
     if workload_arg is not None:
         if opts.get("workload_file"):
             raise PlannerError("give the workload file as the argument or as --workload, not both")

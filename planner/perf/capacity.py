@@ -121,23 +121,20 @@ def interpolate_measured(
     )
 
 
-def measured_row(
-    grid: np.ndarray,
+def with_measured(
+    conc: np.ndarray,
     points: list[MeasurementRecord],
-    tok_s: np.ndarray,
-    basis: np.ndarray,
-    ttft_ms: np.ndarray,
-    tpot_ms: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One configuration's predicted row with its measured points (and log-log between them) put in."""
-    metrics = measured_metrics(points)
-    if metrics["tok_s"] is not None:
-        tok_s, basis = interpolate_measured(grid, metrics["tok_s"], tok_s, basis)
-    if metrics["ttft"] is not None:
-        ttft_ms, _ = interpolate_measured(grid, metrics["ttft"], ttft_ms, basis)
-    if metrics["tpot"] is not None:
-        tpot_ms, _ = interpolate_measured(grid, metrics["tpot"], tpot_ms, basis)
-    return tok_s, basis, ttft_ms, tpot_ms
+    metrics: dict[str, np.ndarray],
+    bases: dict[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Predicted curves ('tok_s', 'ttft', 'tpot' over ascending `conc`) with the measured points put
+    in (log-log between them, held to them beyond), each metric with its own basis; a metric not
+    every point reports keeps the prediction."""
+    metrics, bases = dict(metrics), dict(bases)
+    for name, values in measured_metrics(points).items():
+        if values is not None:
+            metrics[name], bases[name] = interpolate_measured(conc, values, metrics[name], bases[name])
+    return metrics, bases
 
 
 def batch_capacities(
@@ -196,8 +193,13 @@ def batch_capacities(
     bases = np.broadcast_to(basis_of, tok_s.shape).copy()
     for r, points in enumerate(measured):
         if points:
-            tok_s[r], bases[r], ttft_ms[r], tpot_ms[r] = measured_row(
-                grid[0], points, tok_s[r], bases[r], ttft_ms[r], tpot_ms[r]
+            row = {"tok_s": tok_s[r], "ttft": ttft_ms[r], "tpot": tpot_ms[r]}
+            got, basis = with_measured(grid[0], points, row, dict.fromkeys(row, bases[r]))
+            tok_s[r], ttft_ms[r], tpot_ms[r], bases[r] = (
+                got["tok_s"],
+                got["ttft"],
+                got["tpot"],
+                basis["tok_s"],
             )
     last, any_ok, reasons = capacity_index(conc, ttft_ms, tpot_ms, max_running, slo_ttft_ms, slo_tpot_ms)
     idx = np.arange(len(rows))

@@ -30,9 +30,8 @@ from planner.perf.capacity import (
     ReplicaCapacity,
     batch_capacities,
     capacity_index,
-    interpolate_measured,
-    measured_metrics,
     memory_reason,
+    with_measured,
 )
 from planner.perf.estimate import Estimate
 from planner.perf.memory import EngineMemory, FitResult, fit, smallest_fit
@@ -333,10 +332,7 @@ class PerfModel:
             model, quant, gpu, engine, mem.tp, mem.pp, input_tokens, output_tokens
         )
         if measured:
-            for name, values in measured_metrics(measured).items():
-                if values is None:  # not every measured point reports it: the prediction stays
-                    continue
-                metrics[name], bases[name] = interpolate_measured(conc, values, metrics[name], bases[name])
+            metrics, bases = with_measured(conc, measured, metrics, bases)
             used = [m.id for m in measured] + used
         return ServingCurve(
             model,

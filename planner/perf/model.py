@@ -128,6 +128,7 @@ class PerfModel:
         self.use_cache = use_cache
         self._calibrations: dict[GroupKey, Calibration] | None = None
         self._setups: list[Setup] | None = None
+        self._serving: dict[tuple, list[MeasurementRecord]] | None = None
         self._for: dict[tuple[str, str, str], tuple[Efficiency, float, str, tuple[str, ...]]] = {}
 
     # -- calibration ---------------------------------------------------------------------------
@@ -362,19 +363,20 @@ class PerfModel:
         def close(a: float, b: float) -> bool:
             return abs(a - b) <= MATCH_TOLERANCE * b
 
-        want = (model, quant, gpu, engine, tp, pp)
-        return [
-            r
-            for r in self.gpu_records()
-            if (r.model, r.quant, r.gpu, r.engine.name, r.tensor_parallel, r.pipeline_parallel) == want
-            and r.mode == "serving"
-            and r.concurrency is not None
-            and not r.client_saturated
-            and r.gpu_count == r.tensor_parallel * r.pipeline_parallel
-            and r.output_tokens_per_s
-            and close(r.input_tokens, inp)
-            and close(r.output_tokens, out)
-        ]
+        if self._serving is None:  # asked once per configuration: index the records once
+            self._serving = {}
+            for r in self.gpu_records():
+                if (
+                    r.mode == "serving"
+                    and r.concurrency is not None
+                    and not r.client_saturated
+                    and r.gpu_count == r.tensor_parallel * r.pipeline_parallel
+                    and r.output_tokens_per_s
+                ):
+                    key = (r.model, r.quant, r.gpu, r.engine.name, r.tensor_parallel, r.pipeline_parallel)
+                    self._serving.setdefault(key, []).append(r)
+        candidates = self._serving.get((model, quant, gpu, engine, tp, pp), [])
+        return [r for r in candidates if close(r.input_tokens, inp) and close(r.output_tokens, out)]
 
     def capacity(
         self,

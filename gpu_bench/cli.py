@@ -50,6 +50,20 @@ def env_cmd(fmt: str) -> None:
     click.echo(render_mapping(pairs, fmt, data))
 
 
+# Options run and sweep share (serve's --timeout is per request, its own).
+config_timeout_option = click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=3600.0,
+    show_default=True,
+    help="Seconds one configuration may take (model load included) before it is recorded as an error.",
+)
+retry_failed_option = click.option(
+    "--retry-failed", is_flag=True, help="Run again the configurations recorded as oom or error."
+)
+
+
 RUN_COLUMNS = [
     Column("batch_size", "batch"),
     Column("status", "status"),
@@ -147,16 +161,9 @@ def _default_out() -> Path:
     default=None,
     help="Where model directories and worker logs go. [default: ~/.cache/selfhost-planner/gpu-bench]",
 )
-@click.option(
-    "--timeout",
-    "timeout_s",
-    type=click.FloatRange(min=0, min_open=True),
-    default=3600.0,
-    show_default=True,
-    help="Seconds one configuration may take (model load included) before it is recorded as an error.",
-)
+@config_timeout_option
 @click.option("--no-resume", is_flag=True, help="Measure again what the output file already holds.")
-@click.option("--retry-failed", is_flag=True, help="Run again the configurations recorded as oom or error.")
+@retry_failed_option
 @format_option
 def run_cmd(**opts: Any) -> None:
     """Measure one model at several batch sizes: prefill/TTFT, decode tokens/s, E2E, peak VRAM.
@@ -301,15 +308,8 @@ def _require_cuda(what: str, fix: str) -> None:
     help="JSONL to append to. [default: the file's out:, else SWEEP.jsonl beside it]",
 )
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option(
-    "--timeout",
-    "timeout_s",
-    type=click.FloatRange(min=0, min_open=True),
-    default=3600.0,
-    show_default=True,
-    help="Seconds one configuration may take (model load included) before it is recorded as an error.",
-)
-@click.option("--retry-failed", is_flag=True, help="Run again the configurations recorded as oom or error.")
+@config_timeout_option
+@retry_failed_option
 @click.option("--dry-run", is_flag=True, help="List the configurations and exit.")
 def sweep_cmd(
     sweep_file: Path,
